@@ -1,0 +1,117 @@
+-- Demo data for local development (loaded by scripts/run as the database owner).
+--
+-- Every person here is fictional. NHS numbers are in the 999 range, which is never issued to
+-- patients, and all pass the Modulus 11 check. Rows have fixed ids and are inserted with
+-- ON CONFLICT DO NOTHING, so loading this file again changes nothing (and does not undo edits
+-- made through the API).
+--
+-- Staff subjects are the JWT `sub` values scripts/run uses when it mints dev tokens.
+
+BEGIN;
+
+INSERT INTO teams (id, name, type) VALUES
+  ('a0000000-0000-4000-8000-000000000001', 'North CMHT', 'community_mental_health'),
+  ('a0000000-0000-4000-8000-000000000002', 'Crisis and Home Treatment (ALIS)', 'crisis_home_treatment'),
+  ('a0000000-0000-4000-8000-000000000003', 'Willow Ward', 'inpatient_ward'),
+  ('a0000000-0000-4000-8000-000000000004', 'Drug and Alcohol Service', 'substance_misuse')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO staff (id, subject, name, professional_role, team_id, gender, active) VALUES
+  ('b0000000-0000-4000-8000-000000000001', 'staff-ahmed', 'Yasmin Ahmed', 'nurse',
+   'a0000000-0000-4000-8000-000000000001', 'female', true),
+  ('b0000000-0000-4000-8000-000000000002', 'staff-brown', 'Daniel Brown', 'social_worker',
+   'a0000000-0000-4000-8000-000000000001', 'male', true),
+  ('b0000000-0000-4000-8000-000000000003', 'staff-okafor', 'Chidinma Okafor', 'manager',
+   'a0000000-0000-4000-8000-000000000001', 'female', true),
+  ('b0000000-0000-4000-8000-000000000004', 'staff-evans', 'Rhys Evans', 'psychiatrist',
+   'a0000000-0000-4000-8000-000000000002', 'male', true),
+  ('b0000000-0000-4000-8000-000000000005', 'staff-kowalska', 'Agnieszka Kowalska', 'nurse',
+   'a0000000-0000-4000-8000-000000000002', 'female', true),
+  ('b0000000-0000-4000-8000-000000000006', 'staff-patel', 'Ravi Patel', 'nurse',
+   'a0000000-0000-4000-8000-000000000003', 'male', true),
+  ('b0000000-0000-4000-8000-000000000007', 'staff-nguyen', 'Minh Nguyen', 'occupational_therapist',
+   'a0000000-0000-4000-8000-000000000003', 'male', true),
+  ('b0000000-0000-4000-8000-000000000008', 'staff-murphy', 'Siobhan Murphy', 'social_worker',
+   'a0000000-0000-4000-8000-000000000004', 'female', true),
+  ('b0000000-0000-4000-8000-000000000009', 'staff-campbell', 'Jordan Campbell', 'support_worker',
+   'a0000000-0000-4000-8000-000000000004', 'other', false)
+ON CONFLICT DO NOTHING;
+
+INSERT INTO service_users (id, nhs_number, given_name, family_name, date_of_birth, gender,
+                           address, gp_practice, preferred_language, interpreter_required,
+                           cultural_religious_needs, communication_needs) VALUES
+  ('c0000000-0000-4000-8000-000000000001', '9994344625', 'Aisha', 'Begum', '1987-03-14', 'female',
+   '{"lines": ["14 Larkspur Road", "Northfield"], "postcode": "NF4 2QA"}',
+   '{"ods_code": "B82001", "name": "Moorside Medical Practice"}',
+   'Sylheti', true,
+   'Muslim; prefers a female care co-ordinator and no home visits during Friday prayers.', NULL),
+  ('c0000000-0000-4000-8000-000000000002', '9995908018', 'Thomas', 'Whitfield', '1962-11-02', 'male',
+   '{"lines": ["Flat 3", "27 Canal Street", "Northfield"], "postcode": "NF1 7DE"}',
+   '{"ods_code": "B82001", "name": "Moorside Medical Practice"}',
+   'English', false, NULL, NULL),
+  ('c0000000-0000-4000-8000-000000000003', '9999911757', 'Grzegorz', 'Nowak', '1979-06-21', 'male',
+   '{"lines": ["8 Foundry Lane", "Eastbridge"], "postcode": "EB2 5LW"}',
+   '{"ods_code": "B82005", "name": "Eastbridge Health Centre"}',
+   'Polish', true, NULL, NULL),
+  ('c0000000-0000-4000-8000-000000000004', '9999982743', 'Ngozi', 'Adeyemi', '1994-01-30', 'female',
+   '{"lines": ["61 Hawthorn Avenue", "Northfield"], "postcode": "NF3 9HT"}',
+   '{"ods_code": "B82018", "name": "Riverside Surgery"}',
+   'English', false, NULL, NULL),
+  ('c0000000-0000-4000-8000-000000000005', '9993927864', 'Sam', 'Taylor', '2001-09-09', 'other',
+   NULL,
+   '{"ods_code": "B82018", "name": "Riverside Surgery"}',
+   'English', false, NULL,
+   'Uses they/them pronouns. Prefers appointment reminders by text message.'),
+  ('c0000000-0000-4000-8000-000000000006', '9993913979', 'Margaret', 'O''Connor', '1948-12-05', 'female',
+   '{"lines": ["2 Chapel Row", "Little Hadley", "Northfield"], "postcode": "NF8 1RS"}',
+   '{"ods_code": "B82001", "name": "Moorside Medical Practice"}',
+   'English', false, 'Roman Catholic; would like the hospital chaplain to visit.',
+   'Hearing impaired: wears hearing aids; speak clearly and face her.'),
+  ('c0000000-0000-4000-8000-000000000007', '9997655168', 'Mohammed', 'Rahimi', '1990-04-17', 'male',
+   '{"lines": ["Room 12", "Harbour House", "Eastbridge"], "postcode": "EB1 4PN"}',
+   NULL,
+   'Dari', true, 'Muslim.', 'Not registered with a GP yet; reachable through his support worker.'),
+  ('c0000000-0000-4000-8000-000000000008', '9992266813', 'Li Na', 'Chen', '1985-10-23', 'female',
+   '{"lines": ["45 Orchard Close", "Northfield"], "postcode": "NF2 6JB"}',
+   '{"ods_code": "B82005", "name": "Eastbridge Health Centre"}',
+   'Mandarin', false, NULL, NULL),
+  ('c0000000-0000-4000-8000-000000000009', '9991889779', 'Dafydd', 'Hughes', '1971-07-28', 'male',
+   '{"lines": ["Ty Gwyn", "Mill Road", "Westholme"], "postcode": "WH5 3AY"}',
+   '{"ods_code": "B82030", "name": "Westholme Family Practice"}',
+   'Welsh', false, NULL, 'Prefers written information in Welsh and English.'),
+  ('c0000000-0000-4000-8000-000000000010', '9997332865', 'Precious', 'Mensah', '1983-02-11', 'female',
+   '{"lines": ["19 Beech Grove", "Northfield"], "postcode": "NF3 2EU"}',
+   '{"ods_code": "B82018", "name": "Riverside Surgery"}',
+   'English', false,
+   'Pentecostal Christian; her church community is an important source of support.', NULL),
+  ('c0000000-0000-4000-8000-000000000011', '9990962561', 'Kai', 'Robinson', '2005-05-05', 'unknown',
+   NULL, NULL, NULL, false, NULL, NULL),
+  ('c0000000-0000-4000-8000-000000000012', '9998333059', 'Rosa', 'Fernandes', '1958-08-19', 'female',
+   '{"lines": ["7 Quayside Mews", "Eastbridge"], "postcode": "EB3 8GF"}',
+   '{"ods_code": "B82005", "name": "Eastbridge Health Centre"}',
+   'Portuguese', true, NULL, 'Prefers letters in large print.')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO episodes (id, service_user_id, team_id, status, opened_at, closed_at) VALUES
+  ('d0000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001',
+   'a0000000-0000-4000-8000-000000000001', 'open', '2025-03-03 10:15:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000002',
+   'a0000000-0000-4000-8000-000000000001', 'open', '2024-11-18 14:00:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000003', 'c0000000-0000-4000-8000-000000000003',
+   'a0000000-0000-4000-8000-000000000004', 'open', '2025-05-12 09:30:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000004', 'c0000000-0000-4000-8000-000000000004',
+   'a0000000-0000-4000-8000-000000000002', 'open', '2025-09-01 22:40:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000005', 'c0000000-0000-4000-8000-000000000006',
+   'a0000000-0000-4000-8000-000000000003', 'open', '2025-08-20 16:05:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000006', 'c0000000-0000-4000-8000-000000000007',
+   'a0000000-0000-4000-8000-000000000002', 'closed', '2025-01-06 03:20:00+00',
+   '2025-02-14 12:00:00+00'),
+  ('d0000000-0000-4000-8000-000000000007', 'c0000000-0000-4000-8000-000000000007',
+   'a0000000-0000-4000-8000-000000000001', 'open', '2025-02-14 12:00:00+00', NULL),
+  ('d0000000-0000-4000-8000-000000000008', 'c0000000-0000-4000-8000-000000000009',
+   'a0000000-0000-4000-8000-000000000001', 'open', '2023-06-27 11:00:00+01', NULL),
+  ('d0000000-0000-4000-8000-000000000009', 'c0000000-0000-4000-8000-000000000012',
+   'a0000000-0000-4000-8000-000000000004', 'open', '2025-07-08 13:45:00+01', NULL)
+ON CONFLICT DO NOTHING;
+
+COMMIT;

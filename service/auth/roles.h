@@ -1,0 +1,13 @@
+/* Token roles (DOMAIN.md "Who uses the service"). */
+#ifndef CARECOORD_ROLES_H
+#define CARECOORD_ROLES_H
+
+#define ROLE_COORDINATOR 0x01u
+#define ROLE_LEAD_PROFESSIONAL 0x02u
+#define ROLE_MANAGER 0x04u
+#define ROLE_PARTNER 0x08u
+#define ROLE_REPORTING 0x10u
+
+#define ROLES_CLINICAL (ROLE_COORDINATOR | ROLE_LEAD_PROFESSIONAL | ROLE_MANAGER)
+
+#endif

@@ -1,0 +1,112 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static void add_error(struct config_errors *errors, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_error(struct config_errors *errors, const char *name, const char *fmt, ...) {
+  if (errors->count >= CONFIG_MAX_ERRORS) return;
+  char reason[120];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  snprintf(errors->messages[errors->count++], sizeof errors->messages[0], "%s: %s", name, reason);
+}
+
+static const char *text_var(config_lookup_fn lookup, const char *name, const char *fallback) {
+  const char *value = lookup(name);
+  return (value && *value) ? value : fallback;
+}
+
+/* An integer within [min, max]; the whole value must be digits (with optional sign). */
+static long long int_var(config_lookup_fn lookup, struct config_errors *errors, const char *name,
+                         long long fallback, long long min, long long max) {
+  const char *value = lookup(name);
+  if (!value || !*value) return fallback;
+  errno = 0;
+  char *end = NULL;
+  long long parsed = strtoll(value, &end, 10);
+  if (errno || end == value || *end != '\0') {
+    add_error(errors, name, "must be a whole number, got \"%.40s\"", value);
+    return fallback;
+  }
+  if (parsed < min || parsed > max) {
+    add_error(errors, name, "must be between %lld and %lld, got %lld", min, max, parsed);
+    return fallback;
+  }
+  return parsed;
+}
+
+static void load_policy(config_lookup_fn lookup, struct policy *p, struct config_errors *e) {
+  p->referral_response_emergency_hours =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_REFERRAL_EMERGENCY_HOURS", 4, 1, 72);
+  p->referral_response_urgent_hours =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_REFERRAL_URGENT_HOURS", 72, 1, 336);
+  p->referral_response_routine_days =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_REFERRAL_ROUTINE_DAYS", 28, 1, 180);
+  p->assessment_due_days = (int)int_var(lookup, e, "CARECOORD_POLICY_ASSESSMENT_DUE_DAYS", 28, 1, 365);
+  p->care_plan_due_days = (int)int_var(lookup, e, "CARECOORD_POLICY_CARE_PLAN_DUE_DAYS", 28, 1, 365);
+  p->review_cpa_months = (int)int_var(lookup, e, "CARECOORD_POLICY_REVIEW_CPA_MONTHS", 6, 1, 24);
+  p->review_non_cpa_months =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_REVIEW_NON_CPA_MONTHS", 12, 1, 24);
+  p->risk_review_months = (int)int_var(lookup, e, "CARECOORD_POLICY_RISK_REVIEW_MONTHS", 12, 1, 24);
+  p->tops_interval_months = (int)int_var(lookup, e, "CARECOORD_POLICY_TOPS_MONTHS", 3, 1, 12);
+  p->carer_review_months = (int)int_var(lookup, e, "CARECOORD_POLICY_CARER_REVIEW_MONTHS", 12, 1, 24);
+  p->discharge_follow_up_days =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_DISCHARGE_FOLLOW_UP_DAYS", 7, 1, 28);
+  p->out_of_area_liaison_months =
+      (int)int_var(lookup, e, "CARECOORD_POLICY_OUT_OF_AREA_LIAISON_MONTHS", 6, 1, 24);
+}
+
+int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors) {
+  memset(cfg, 0, sizeof *cfg);
+  errors->count = 0;
+
+  cfg->database_url = text_var(lookup, "CARECOORD_DATABASE_URL", NULL);
+  cfg->migration_database_url = text_var(lookup, "CARECOORD_MIGRATION_DATABASE_URL", NULL);
+  cfg->app_role = text_var(lookup, "CARECOORD_APP_ROLE", "carecoord_app");
+  cfg->listen_address = text_var(lookup, "CARECOORD_LISTEN_ADDRESS", "127.0.0.1");
+  struct in_addr probe;
+  if (inet_pton(AF_INET, cfg->listen_address, &probe) != 1)
+    add_error(errors, "CARECOORD_LISTEN_ADDRESS", "must be an IPv4 address, got \"%.40s\"",
+              cfg->listen_address);
+  cfg->port = (int)int_var(lookup, errors, "CARECOORD_PORT", 8080, 1, 65535);
+  cfg->max_body_bytes = (size_t)int_var(lookup, errors, "CARECOORD_MAX_BODY_BYTES", 1048576, 1024,
+                                        64LL * 1024 * 1024);
+  cfg->max_connections = (int)int_var(lookup, errors, "CARECOORD_MAX_CONNECTIONS", 1024, 1, 100000);
+  cfg->connection_timeout_s =
+      (int)int_var(lookup, errors, "CARECOORD_CONNECTION_TIMEOUT_S", 30, 1, 3600);
+  cfg->drain_timeout_s = (int)int_var(lookup, errors, "CARECOORD_DRAIN_TIMEOUT_S", 20, 0, 600);
+  cfg->db_pool_size = (int)int_var(lookup, errors, "CARECOORD_DB_POOL_SIZE", 8, 1, 256);
+  cfg->db_pool_wait_ms = (int)int_var(lookup, errors, "CARECOORD_DB_POOL_WAIT_MS", 2000, 1, 60000);
+  cfg->db_statement_timeout_ms =
+      (int)int_var(lookup, errors, "CARECOORD_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 600000);
+  cfg->jwt_issuer = text_var(lookup, "CARECOORD_JWT_ISSUER", "carecoord-dev");
+  cfg->jwt_audience = text_var(lookup, "CARECOORD_JWT_AUDIENCE", "carecoord");
+  cfg->jwt_public_key_file = text_var(lookup, "CARECOORD_JWT_PUBLIC_KEY_FILE", NULL);
+  cfg->jwt_jwks_file = text_var(lookup, "CARECOORD_JWT_JWKS_FILE", NULL);
+  if (cfg->jwt_public_key_file && cfg->jwt_jwks_file)
+    add_error(errors, "CARECOORD_JWT_JWKS_FILE",
+              "set either CARECOORD_JWT_PUBLIC_KEY_FILE or CARECOORD_JWT_JWKS_FILE, not both");
+  cfg->jwt_roles_claim = text_var(lookup, "CARECOORD_JWT_ROLES_CLAIM", "roles");
+  cfg->jwt_leeway_s = (int)int_var(lookup, errors, "CARECOORD_JWT_LEEWAY_S", 60, 0, 600);
+  cfg->dev_signing_key_file = text_var(lookup, "CARECOORD_DEV_SIGNING_KEY_FILE", NULL);
+  cfg->log_level = text_var(lookup, "CARECOORD_LOG_LEVEL", "info");
+  enum log_level level;
+  if (log_level_parse(cfg->log_level, &level) != 0)
+    add_error(errors, "CARECOORD_LOG_LEVEL", "must be one of debug, info, warn, error");
+  if (strlen(cfg->jwt_roles_claim) > 64)
+    add_error(errors, "CARECOORD_JWT_ROLES_CLAIM", "must be at most 64 characters");
+  load_policy(lookup, &cfg->policy, errors);
+  return errors->count ? -1 : 0;
+}

@@ -1,0 +1,61 @@
+/* Configuration from CARECOORD_* environment variables, validated at start-up.
+ * Every problem is reported with the variable's name; nothing is silently defaulted from a bad
+ * value. */
+#ifndef CARECOORD_CONFIG_H
+#define CARECOORD_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_ERRORS 32
+
+/* Care-cycle intervals (DOMAIN.md): policy settings a trust may change. */
+struct policy {
+  int referral_response_emergency_hours; /* R-REF-1 */
+  int referral_response_urgent_hours;    /* R-REF-1 */
+  int referral_response_routine_days;    /* R-REF-1 */
+  int assessment_due_days;               /* R-ASM-1 */
+  int care_plan_due_days;                /* R-CPL-1 */
+  int review_cpa_months;                 /* R-REV-1 */
+  int review_non_cpa_months;             /* R-REV-1 */
+  int risk_review_months;                /* R-ASM-6 */
+  int tops_interval_months;              /* R-ASM-7 */
+  int carer_review_months;               /* R-CAR-2 */
+  int discharge_follow_up_days;          /* R-TRF-3 */
+  int out_of_area_liaison_months;        /* R-TRF-4 */
+};
+
+struct config {
+  const char *database_url;           /* app role; required by serve */
+  const char *migration_database_url; /* owner role; required by migrate */
+  const char *app_role;
+  const char *listen_address;
+  int port;
+  size_t max_body_bytes;
+  int max_connections;
+  int connection_timeout_s;
+  int drain_timeout_s;
+  int db_pool_size;
+  int db_pool_wait_ms;
+  int db_statement_timeout_ms;
+  const char *jwt_issuer;
+  const char *jwt_audience;
+  const char *jwt_public_key_file;
+  const char *jwt_jwks_file;
+  const char *jwt_roles_claim;
+  int jwt_leeway_s;
+  const char *dev_signing_key_file;
+  const char *log_level;
+  struct policy policy;
+};
+
+struct config_errors {
+  size_t count;
+  char messages[CONFIG_MAX_ERRORS][160];
+};
+
+typedef const char *(*config_lookup_fn)(const char *name);
+
+/* Fills cfg from lookup (getenv in production). Returns 0 when valid, else -1 with errors. */
+int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors);
+
+#endif

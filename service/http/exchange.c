@@ -1,0 +1,150 @@
+#include "http/exchange.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fields.h"
+
+#define LIMIT_DEFAULT 50
+#define LIMIT_MAX 200
+
+const char *exchange_header(const struct exchange *x, const char *name) {
+  return u_map_get_case(x->request->map_header, name);
+}
+
+const char *exchange_query(const struct exchange *x, const char *name) {
+  return u_map_get(x->request->map_url, name);
+}
+
+void reply_header(struct exchange *x, const char *name, const char *value) {
+  u_map_put(x->response->map_header, name, value);
+}
+
+void reply_text(struct exchange *x, int http_status, const char *content_type, const char *text) {
+  reply_header(x, "Content-Type", content_type);
+  ulfius_set_string_body_response(x->response, (unsigned)http_status, text);
+  x->status = http_status;
+}
+
+void reply_json_text(struct exchange *x, int http_status, const char *json_text) {
+  reply_text(x, http_status, "application/json", json_text);
+}
+
+void reply_json(struct exchange *x, int http_status, json_t *body) {
+  char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(body);
+  if (!text) {
+    reply_problem(x, CC_INTERNAL, NULL);
+    return;
+  }
+  reply_json_text(x, http_status, text);
+  free(text);
+}
+
+static void reply_problem_document(struct exchange *x, enum cc_status status, const char *detail,
+                                   const struct field_errors *errors) {
+  json_t *problem = problem_new(status, detail, x->request->url_path, x->request_id, errors);
+  char *text = problem ? json_dumps(problem, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(problem);
+  int http_status = cc_status_info(status)->http_status;
+  reply_header(x, "Content-Type", "application/problem+json");
+  if (status == CC_UNAVAILABLE) reply_header(x, "Retry-After", "1");
+  ulfius_set_string_body_response(x->response, (unsigned)http_status,
+                                  text ? text : "{\"status\":500}");
+  free(text);
+  x->status = http_status;
+}
+
+void reply_problem(struct exchange *x, enum cc_status status, const char *fmt, ...) {
+  char detail[512] = "";
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+  }
+  reply_problem_document(x, status, detail, NULL);
+}
+
+void reply_validation(struct exchange *x, const struct field_errors *errors) {
+  char detail[64];
+  snprintf(detail, sizeof detail, "%zu field%s failed validation; see errors.", errors->count,
+           errors->count == 1 ? "" : "s");
+  reply_problem_document(x, CC_VALIDATION, detail, errors);
+}
+
+void reply_etag(struct exchange *x, const char *version) {
+  char etag[40];
+  snprintf(etag, sizeof etag, "\"%s\"", version);
+  reply_header(x, "ETag", etag);
+}
+
+enum cc_status query_limit(struct exchange *x, int *limit) {
+  const char *text = exchange_query(x, "limit");
+  *limit = LIMIT_DEFAULT;
+  if (!text) return CC_OK;
+  char *end = NULL;
+  errno = 0;
+  long value = strtol(text, &end, 10);
+  if (errno || end == text || *end || value < 1 || value > LIMIT_MAX) {
+    reply_problem(x, CC_BAD_REQUEST, "limit must be a whole number from 1 to %d.", LIMIT_MAX);
+    return CC_BAD_REQUEST;
+  }
+  *limit = (int)value;
+  return CC_OK;
+}
+
+enum cc_status query_text(struct exchange *x, const char *name, size_t max_chars, const char **out) {
+  const char *text = exchange_query(x, name);
+  *out = NULL;
+  if (!text) return CC_OK;
+  size_t len = strlen(text);
+  if (len == 0 || !utf8_is_valid(text, len) || utf8_length(text) > max_chars) {
+    reply_problem(x, CC_BAD_REQUEST, "%s must be 1 to %zu characters of valid UTF-8.", name,
+                  max_chars);
+    return CC_BAD_REQUEST;
+  }
+  *out = text;
+  return CC_OK;
+}
+
+enum cc_status query_uuid(struct exchange *x, const char *name, const char **out) {
+  const char *text = exchange_query(x, name);
+  *out = NULL;
+  if (!text) return CC_OK;
+  if (!text_is_uuid(text)) {
+    reply_problem(x, CC_BAD_REQUEST, "%s must be a UUID.", name);
+    return CC_BAD_REQUEST;
+  }
+  *out = text;
+  return CC_OK;
+}
+
+enum cc_status exchange_if_match(struct exchange *x, long *version) {
+  const char *header = exchange_header(x, "If-Match");
+  if (!header || !*header) {
+    reply_problem(x, CC_PRECONDITION_REQUIRED,
+                  "This update needs If-Match with the ETag of the version you read, so that "
+                  "concurrent changes are never silently overwritten.");
+    return CC_PRECONDITION_REQUIRED;
+  }
+  /* Strong comparison only: a weak tag, a list or "*" never matches a specific version. */
+  size_t len = strlen(header);
+  char *end = NULL;
+  long value = -1;
+  if (len >= 3 && header[0] == '"' && header[len - 1] == '"') {
+    errno = 0;
+    value = strtol(header + 1, &end, 10);
+    if (errno || end != header + len - 1 || value < 1) value = -1;
+  }
+  if (value < 0) {
+    reply_problem(x, CC_PRECONDITION_FAILED,
+                  "If-Match must be the strong ETag of the current version, e.g. \"3\".");
+    return CC_PRECONDITION_FAILED;
+  }
+  *version = value;
+  return CC_OK;
+}

@@ -1,0 +1,68 @@
+/* One HTTP request and its response as the resource handlers see it: parsed path parameters,
+ * the JSON body, the caller, and reply helpers. Handlers never touch Ulfius directly, never
+ * format problem documents themselves, and reply exactly once. */
+#ifndef CARECOORD_EXCHANGE_H
+#define CARECOORD_EXCHANGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <ulfius.h>
+
+#include "audit/audit.h"
+#include "config.h"
+#include "db/db.h"
+#include "http/problem.h"
+
+#define REQUEST_ID_MAX 128
+#define ROUTE_MAX_PARAMS 4
+
+struct metrics;
+struct route;
+
+/* Built once at start-up and shared read-only by every request. */
+struct app {
+  const struct config *config;
+  struct db_pool *pool;
+  struct metrics *metrics;
+};
+
+struct exchange {
+  const struct app *app;
+  const struct _u_request *request;
+  struct _u_response *response;
+  const struct route *route;
+  char *params[ROUTE_MAX_PARAMS]; /* path parameters in template order (owned) */
+  size_t param_count;
+  json_t *body; /* the JSON object body, for routes that take one (owned) */
+  char request_id[REQUEST_ID_MAX + 1];
+  char client_address[64];
+  struct audit_actor actor;
+  int status; /* HTTP status replied, 0 until a reply */
+};
+
+const char *exchange_header(const struct exchange *x, const char *name);
+const char *exchange_query(const struct exchange *x, const char *name);
+
+void reply_header(struct exchange *x, const char *name, const char *value);
+void reply_text(struct exchange *x, int http_status, const char *content_type, const char *text);
+/* Replies with JSON text as it is (e.g. built by PostgreSQL). */
+void reply_json_text(struct exchange *x, int http_status, const char *json_text);
+/* Replies with a JSON value; steals the reference. */
+void reply_json(struct exchange *x, int http_status, json_t *body);
+void reply_problem(struct exchange *x, enum cc_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void reply_validation(struct exchange *x, const struct field_errors *errors);
+/* Sets ETag: "<version>". */
+void reply_etag(struct exchange *x, const char *version);
+
+/* Query parameters. On a bad value these reply 400 themselves and return CC_BAD_REQUEST. */
+enum cc_status query_limit(struct exchange *x, int *limit);
+enum cc_status query_text(struct exchange *x, const char *name, size_t max_chars, const char **out);
+enum cc_status query_uuid(struct exchange *x, const char *name, const char **out);
+
+/* The version named by If-Match ("<n>"). Replies 428 when absent and 412 when it cannot match
+ * any version, returning that status. */
+enum cc_status exchange_if_match(struct exchange *x, long *version);
+
+#endif

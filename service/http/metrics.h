@@ -1,0 +1,22 @@
+/* Prometheus metrics: request counts by route template and status, a latency histogram per
+ * route, in-flight requests and the database pool's state. Labels come only from the route
+ * table and fixed lists, so clients cannot create new series. */
+#ifndef CARECOORD_METRICS_H
+#define CARECOORD_METRICS_H
+
+#include <stddef.h>
+
+#include "db/db.h"
+
+struct metrics;
+
+struct metrics *metrics_new(size_t route_count);
+void metrics_free(struct metrics *m);
+/* route_index is the route's position in the table, or -1 when no route matched. */
+void metrics_observe(struct metrics *m, long route_index, const char *method, int status,
+                     long duration_us);
+void metrics_in_flight(struct metrics *m, int delta);
+/* Prometheus text exposition; caller frees. */
+char *metrics_render_new(struct metrics *m, struct db_pool *pool);
+
+#endif

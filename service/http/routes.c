@@ -1,0 +1,37 @@
+/* The route table: the one list of everything the service answers. */
+#include "auth/roles.h"
+#include "http/router.h"
+#include "resources/resources.h"
+
+#define CLINICAL ROLES_CLINICAL
+#define BODY ROUTE_JSON_BODY
+#define PATCH_BODY (ROUTE_JSON_BODY | ROUTE_MERGE_PATCH)
+#define PERSON ROUTE_PERSON_RECORD
+
+static const char *const TEAM_QUERY[] = {"type", "limit", "cursor", NULL};
+static const char *const STAFF_QUERY[] = {"team_id", "subject", "limit", "cursor", NULL};
+static const char *const SERVICE_USER_QUERY[] = {"nhs_number", "name", "team_id", "limit",
+                                                 "cursor", NULL};
+
+const struct route ROUTES[] = {
+    {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
+    {"GET", "/readyz", health_ready, 0, ROUTE_PUBLIC, NULL},
+    {"GET", "/metrics", metrics_scrape, 0, ROUTE_PUBLIC, NULL},
+
+    {"GET", "/teams", teams_list, CLINICAL, 0, TEAM_QUERY},
+    {"POST", "/teams", teams_create, ROLE_MANAGER, BODY, NULL},
+    {"GET", "/teams/{id}", teams_get, CLINICAL, 0, NULL},
+    {"PATCH", "/teams/{id}", teams_update, ROLE_MANAGER, PATCH_BODY, NULL},
+
+    {"GET", "/staff", staff_list, CLINICAL, 0, STAFF_QUERY},
+    {"POST", "/staff", staff_create, ROLE_MANAGER, BODY, NULL},
+    {"GET", "/staff/{id}", staff_get, CLINICAL, 0, NULL},
+    {"PATCH", "/staff/{id}", staff_update, ROLE_MANAGER, PATCH_BODY, NULL},
+
+    {"GET", "/service-users", service_users_list, CLINICAL, PERSON, SERVICE_USER_QUERY},
+    {"POST", "/service-users", service_users_create, CLINICAL, BODY | PERSON, NULL},
+    {"GET", "/service-users/{id}", service_users_get, CLINICAL, PERSON, NULL},
+    {"PATCH", "/service-users/{id}", service_users_update, CLINICAL, PATCH_BODY | PERSON, NULL},
+};
+
+const size_t ROUTE_COUNT = sizeof ROUTES / sizeof ROUTES[0];

@@ -1,0 +1,324 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/metrics.h"
+#include "http/router.h"
+#include "log.h"
+
+#define MAX_JSON_DEPTH 32
+
+struct server {
+  const struct app *app;
+  atomic_int draining;
+  pthread_mutex_t mutex;
+  pthread_cond_t idle;
+  long in_flight; /* requests dispatched whose response has not finished sending */
+};
+
+/* With a thread per connection, a request's dispatch and its completion notice run on the
+ * connection's thread; this marks that the completion must end an in-flight request. */
+static _Thread_local int request_open;
+
+static void in_flight_begin(struct server *srv) {
+  pthread_mutex_lock(&srv->mutex);
+  srv->in_flight++;
+  pthread_mutex_unlock(&srv->mutex);
+  request_open = 1;
+  metrics_in_flight(srv->app->metrics, 1);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+  struct server *srv = cls;
+  mhd_request_completed(NULL, connection, con_cls, toe);
+  if (!request_open) return;
+  request_open = 0;
+  metrics_in_flight(srv->app->metrics, -1);
+  pthread_mutex_lock(&srv->mutex);
+  if (--srv->in_flight == 0) pthread_cond_broadcast(&srv->idle);
+  pthread_mutex_unlock(&srv->mutex);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  buf[strcspn(buf, "\n")] = '\0';
+  log_event(LOG_WARN, "http library", json_pack("{s:s}", "detail", buf));
+}
+
+static bool request_id_is_acceptable(const char *id) {
+  size_t len = id ? strlen(id) : 0;
+  if (len == 0 || len > REQUEST_ID_MAX) return false;
+  return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+static void assign_request_id(struct exchange *x) {
+  const char *incoming = exchange_header(x, "X-Request-Id");
+  if (request_id_is_acceptable(incoming)) {
+    snprintf(x->request_id, sizeof x->request_id, "%s", incoming);
+    return;
+  }
+  unsigned char bytes[16] = {0};
+  RAND_bytes(bytes, sizeof bytes);
+  for (size_t i = 0; i < sizeof bytes; i++) snprintf(x->request_id + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static void assign_client_address(struct exchange *x) {
+  const struct sockaddr *addr = x->request->client_address;
+  snprintf(x->client_address, sizeof x->client_address, "unknown");
+  if (addr && addr->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)addr)->sin_addr, x->client_address,
+              sizeof x->client_address);
+}
+
+static bool query_is_allowed(const struct route *route, const char *name) {
+  for (const char *const *q = route->query; q && *q; q++)
+    if (strcmp(*q, name) == 0) return true;
+  return false;
+}
+
+/* Unknown query parameters are refused: a misspelt filter must not silently widen a list. */
+static bool check_query(struct exchange *x) {
+  const struct _u_map *map = x->request->map_url;
+  const char **keys = u_map_enum_keys(map);
+  for (size_t i = 0; keys && keys[i]; i++) {
+    if (!query_is_allowed(x->route, keys[i])) {
+      reply_problem(x, CC_BAD_REQUEST, "Unknown query parameter; this route accepts %s.",
+                    x->route->query ? "only its documented filters" : "no query parameters");
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool media_type_is(const char *header, const char *type) {
+  size_t len = strlen(type);
+  if (strncasecmp(header, type, len) != 0) return false;
+  const char *rest = header + len;
+  while (*rest == ' ') rest++;
+  if (*rest == '\0') return true;
+  if (*rest != ';') return false;
+  /* The only parameter we accept is a UTF-8 charset. */
+  rest++;
+  while (*rest == ' ') rest++;
+  return strcasecmp(rest, "charset=utf-8") == 0 || strcasecmp(rest, "charset=\"utf-8\"") == 0;
+}
+
+/* Nesting depth of JSON text, ignoring brackets inside strings. Jansson's own limit is far
+ * deeper than any body we accept. */
+static int json_depth(const char *text, size_t len) {
+  int depth = 0, max = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max) max = depth;
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
+  }
+  return max;
+}
+
+static bool parse_body(struct exchange *x) {
+  const char *type = exchange_header(x, "Content-Type");
+  bool json = type && media_type_is(type, "application/json");
+  bool merge = type && (x->route->flags & ROUTE_MERGE_PATCH) &&
+               media_type_is(type, "application/merge-patch+json");
+  if (!json && !merge) {
+    reply_problem(x, CC_UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json%s.",
+                  (x->route->flags & ROUTE_MERGE_PATCH) ? " or application/merge-patch+json" : "");
+    return false;
+  }
+  const char *body = x->request->binary_body;
+  size_t len = x->request->binary_body_length;
+  if (len == 0) {
+    reply_problem(x, CC_MALFORMED_JSON, "A JSON object body is required.");
+    return false;
+  }
+  if (json_depth(body, len) > MAX_JSON_DEPTH) {
+    reply_problem(x, CC_MALFORMED_JSON, "JSON nesting is deeper than %d levels.", MAX_JSON_DEPTH);
+    return false;
+  }
+  json_error_t error;
+  x->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
+  if (!x->body) {
+    reply_problem(x, CC_MALFORMED_JSON, "Invalid JSON at line %d, column %d: %s", error.line,
+                  error.column, error.text);
+    return false;
+  }
+  if (!json_is_object(x->body)) {
+    reply_problem(x, CC_MALFORMED_JSON, "The request body must be a JSON object.");
+    return false;
+  }
+  return true;
+}
+
+static void route_request(struct exchange *x) {
+  char allow[128];
+  enum route_match match =
+      route_find(ROUTES, ROUTE_COUNT, x->request->http_verb, x->request->url_path, &x->route,
+                 x->params, &x->param_count, allow, sizeof allow);
+  if (match == MATCH_NO_PATH) {
+    reply_problem(x, CC_NOT_FOUND, "There is no resource at this path.");
+    return;
+  }
+  if (match == MATCH_WRONG_METHOD) {
+    reply_header(x, "Allow", allow);
+    reply_problem(x, CC_METHOD_NOT_ALLOWED, "This resource allows %s.", allow);
+    return;
+  }
+  if (x->request->binary_body_length > x->app->config->max_body_bytes) {
+    reply_problem(x, CC_PAYLOAD_TOO_LARGE, "Request bodies are limited to %zu bytes.",
+                  x->app->config->max_body_bytes);
+    return;
+  }
+  if (!check_query(x)) return;
+  if ((x->route->flags & ROUTE_JSON_BODY) && !parse_body(x)) return;
+  /* Authentication and the access policy run here, before any handler, once they exist. */
+  x->route->handler(x);
+}
+
+static long elapsed_us(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000000L + (now.tv_nsec - start->tv_nsec) / 1000L;
+}
+
+static void finish(struct server *srv, struct exchange *x, const struct timespec *start) {
+  if (!x->status) reply_problem(x, CC_INTERNAL, "The request could not be completed.");
+  reply_header(x, "X-Request-Id", x->request_id);
+  reply_header(x, "Cache-Control", "no-store");
+  reply_header(x, "X-Content-Type-Options", "nosniff");
+  if (atomic_load(&srv->draining)) reply_header(x, "Connection", "close");
+
+  long us = elapsed_us(start);
+  long route_index = x->route ? (long)(x->route - ROUTES) : -1;
+  metrics_observe(srv->app->metrics, route_index, x->request->http_verb, x->status, us);
+  json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "request_id", x->request_id,
+                             "method", x->route ? x->route->method : "-", "route",
+                             x->route ? x->route->path : "unmatched", "status", x->status,
+                             "duration_ms", (double)us / 1000.0, "actor", x->actor.subject);
+  log_event(x->status >= 500 ? LOG_ERROR : LOG_INFO, "request", fields);
+
+  for (size_t i = 0; i < x->param_count; i++) free(x->params[i]);
+  json_decref(x->body);
+}
+
+static int dispatch(const struct _u_request *request, struct _u_response *response,
+                    void *user_data) {
+  struct server *srv = user_data;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  in_flight_begin(srv);
+
+  struct exchange x = {.app = srv->app, .request = request, .response = response};
+  assign_request_id(&x);
+  assign_client_address(&x);
+  x.actor = (struct audit_actor){.subject = "anonymous", .roles = "{}",
+                                 .request_id = x.request_id, .client_address = x.client_address};
+  if (atomic_load(&srv->draining))
+    reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
+  else
+    route_request(&x);
+  finish(srv, &x, &start);
+  return U_CALLBACK_COMPLETE;
+}
+
+static void wait_for_idle(struct server *srv, int timeout_s) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += timeout_s;
+  pthread_mutex_lock(&srv->mutex);
+  while (srv->in_flight > 0) {
+    if (pthread_cond_timedwait(&srv->idle, &srv->mutex, &deadline) != 0) break;
+  }
+  long left = srv->in_flight;
+  pthread_mutex_unlock(&srv->mutex);
+  if (left) log_message(LOG_WARN, "drain timed out with %ld requests in flight", left);
+}
+
+int server_run(const struct app *app) {
+  const struct config *cfg = app->config;
+  struct server srv = {.app = app};
+  pthread_mutex_init(&srv.mutex, NULL);
+  pthread_cond_init(&srv.idle, NULL);
+
+  /* Signals are taken synchronously by this thread; every thread started from here on
+   * inherits the mask. */
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct sockaddr_in bind_address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+  inet_pton(AF_INET, cfg->listen_address, &bind_address.sin_addr);
+  struct _u_instance instance;
+  if (ulfius_init_instance(&instance, (unsigned)cfg->port, &bind_address, NULL) != U_OK) {
+    log_message(LOG_ERROR, "cannot initialise the HTTP server");
+    return 1;
+  }
+  /* Ulfius truncates a body at this size: one byte over the limit tells us it was too big
+   * without ever holding more. */
+  instance.max_post_body_size = cfg->max_body_bytes + 1;
+  instance.check_utf8 = 0; /* we validate ourselves instead of silently dropping values */
+  ulfius_set_default_endpoint(&instance, dispatch, &srv);
+
+  struct MHD_OptionItem options[] = {
+      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, &srv},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+      {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
+      {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+      {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
+      {MHD_OPTION_END, 0, NULL},
+  };
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                   MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (ulfius_start_framework_with_mhd_options(&instance, flags, options) != U_OK) {
+    log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted)",
+                cfg->listen_address, cfg->port);
+    ulfius_clean_instance(&instance);
+    return 1;
+  }
+  log_event(LOG_INFO, "listening",
+            json_pack("{s:s, s:i, s:i, s:i}", "address", cfg->listen_address, "port", cfg->port,
+                      "max_connections", cfg->max_connections, "db_pool_size",
+                      cfg->db_pool_size));
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log_event(LOG_INFO, "draining", json_pack("{s:i}", "signal", signal_number));
+  atomic_store(&srv.draining, 1);
+  /* Stop accepting: new connections are refused while in-flight requests finish. */
+  MHD_socket listener = MHD_quiesce_daemon(instance.mhd_daemon);
+  if (listener != MHD_INVALID_SOCKET) close(listener);
+  wait_for_idle(&srv, cfg->drain_timeout_s);
+  ulfius_stop_framework(&instance);
+  ulfius_clean_instance(&instance);
+  pthread_cond_destroy(&srv.idle);
+  pthread_mutex_destroy(&srv.mutex);
+  log_message(LOG_INFO, "stopped");
+  return 0;
+}

@@ -1,0 +1,149 @@
+/* carecoord: start-up. Configuration → database pool → routes → serve; or one of the
+ * operator's subcommands. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/dev_token.h"
+#include "config.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "http/metrics.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "log.h"
+
+#define EXIT_USAGE 2
+
+static const char USAGE[] =
+    "usage: carecoord <command>\n"
+    "  serve                      run the HTTP service\n"
+    "  migrate                    apply database migrations (owner role)\n"
+    "  routes                     print the route table\n"
+    "  token --sub S --role R [--role R ...] [--org O] [--ttl SECONDS]\n"
+    "                             DEV ONLY: mint a token signed with the dev key\n"
+    "Configuration comes from CARECOORD_* environment variables (see README.md).\n";
+
+static const char *env_lookup(const char *name) { return getenv(name); }
+
+static int load_config(struct config *cfg) {
+  struct config_errors errors;
+  if (config_load(env_lookup, cfg, &errors) == 0) return 0;
+  for (size_t i = 0; i < errors.count; i++) fprintf(stderr, "config: %s\n", errors.messages[i]);
+  return -1;
+}
+
+static int compare_routes(const void *a, const void *b) {
+  const struct route *ra = *(const struct route *const *)a, *rb = *(const struct route *const *)b;
+  int c = strcmp(ra->path, rb->path);
+  return c ? c : strcmp(ra->method, rb->method);
+}
+
+static int command_routes(void) {
+  const struct route *sorted[256];
+  size_t n = ROUTE_COUNT < 256 ? ROUTE_COUNT : 256;
+  for (size_t i = 0; i < n; i++) sorted[i] = &ROUTES[i];
+  qsort(sorted, n, sizeof sorted[0], compare_routes);
+  for (size_t i = 0; i < n; i++) printf("%s %s\n", sorted[i]->method, sorted[i]->path);
+  return 0;
+}
+
+static int command_migrate(const struct config *cfg) {
+  if (!cfg->migration_database_url) {
+    fprintf(stderr, "config: CARECOORD_MIGRATION_DATABASE_URL: required by migrate\n");
+    return EXIT_USAGE;
+  }
+  return migrate_run(cfg->migration_database_url, cfg->app_role) == 0 ? 0 : 1;
+}
+
+static int command_token(const struct config *cfg, int argc, char **argv) {
+  static const struct option OPTIONS[] = {{"sub", required_argument, NULL, 's'},
+                                          {"role", required_argument, NULL, 'r'},
+                                          {"org", required_argument, NULL, 'o'},
+                                          {"ttl", required_argument, NULL, 't'},
+                                          {NULL, 0, NULL, 0}};
+  const char *roles[16];
+  struct dev_token_request request = {.roles = roles, .ttl_seconds = 3600};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "", OPTIONS, NULL)) != -1) {
+    if (opt == 's') request.subject = optarg;
+    else if (opt == 'o') request.org = optarg;
+    else if (opt == 't') request.ttl_seconds = atol(optarg);
+    else if (opt == 'r' && request.role_count < 16) roles[request.role_count++] = optarg;
+    else {
+      fputs(USAGE, stderr);
+      return EXIT_USAGE;
+    }
+  }
+  if (!request.subject || request.role_count == 0 || request.ttl_seconds <= 0) {
+    fputs(USAGE, stderr);
+    return EXIT_USAGE;
+  }
+  char *token = NULL;
+  if (dev_token_mint(cfg, &request, &token) != 0) return 1;
+  puts(token);
+  free(token);
+  return 0;
+}
+
+/* Refuses to serve a database whose schema differs from the one this binary was built for. */
+static int check_schema(struct db_pool *pool, const struct config *cfg) {
+  struct tx tx;
+  int version = -1;
+  enum cc_status status = tx_begin(pool, cfg->db_statement_timeout_ms, &tx);
+  if (status == CC_OK) status = db_schema_version(&tx, &version);
+  tx_end(&tx);
+  if (status != CC_OK) {
+    log_message(LOG_ERROR, "cannot reach the database (CARECOORD_DATABASE_URL)");
+    return -1;
+  }
+  if (version != migrations_latest_version()) {
+    log_message(LOG_ERROR,
+                "database schema is at version %d but this build needs %d: run `carecoord "
+                "migrate`%s",
+                version, migrations_latest_version(),
+                version > migrations_latest_version() ? " with a newer binary" : "");
+    return -1;
+  }
+  return 0;
+}
+
+static int command_serve(const struct config *cfg) {
+  if (!cfg->database_url) {
+    fprintf(stderr, "config: CARECOORD_DATABASE_URL: required by serve\n");
+    return EXIT_USAGE;
+  }
+  enum log_level level;
+  log_level_parse(cfg->log_level, &level);
+  log_set_level(level);
+
+  struct db_pool *pool = NULL;
+  struct metrics *metrics = metrics_new(ROUTE_COUNT);
+  int rc = 1;
+  if (!metrics || db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms, &pool) != CC_OK)
+    goto done;
+  if (check_schema(pool, cfg) != 0) goto done;
+  struct app app = {.config = cfg, .pool = pool, .metrics = metrics};
+  rc = server_run(&app);
+done:
+  db_pool_free(pool);
+  metrics_free(metrics);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(USAGE, stderr);
+    return EXIT_USAGE;
+  }
+  const char *command = argv[1];
+  if (strcmp(command, "routes") == 0) return command_routes();
+  struct config cfg;
+  if (load_config(&cfg) != 0) return EXIT_USAGE;
+  if (strcmp(command, "serve") == 0) return command_serve(&cfg);
+  if (strcmp(command, "migrate") == 0) return command_migrate(&cfg);
+  if (strcmp(command, "token") == 0) return command_token(&cfg, argc - 1, argv + 1);
+  fputs(USAGE, stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,52 @@
+/* The shared shape of a stored record resource: create (with Idempotency-Key), read one (ETag),
+ * merge-patch update (If-Match) and keyset-paginated lists, each in one transaction with its
+ * audit event. A resource file declares its record_type (fields, SQL, constraint messages and
+ * cross-field rules) and its list filters; everything else is here, written once.
+ *
+ * SQL contract: insert, select, lock and update return (id, version, representation JSON text);
+ * list statements return those three columns followed by the sort-key columns that the cursor
+ * carries. PostgreSQL builds the representation so reads need no JSON work in C. */
+#ifndef CARECOORD_RECORD_H
+#define CARECOORD_RECORD_H
+
+#include "db/db.h"
+#include "fields.h"
+#include "http/exchange.h"
+
+/* How a named database constraint violation is explained to the client. */
+struct constraint_problem {
+  const char *constraint;
+  enum cc_status status; /* CC_CONFLICT or CC_VALIDATION */
+  const char *field;     /* JSON Pointer, for CC_VALIDATION */
+  const char *message;
+};
+
+struct record_type {
+  const char *resource_type;   /* audit resource type, e.g. service_user */
+  const char *collection_path; /* for Location, e.g. /service-users */
+  const struct field_spec *fields;
+  bool person_record;          /* a person's record: reads are audited, service_user_id = id */
+  const struct db_stmt *insert; /* writable fields in table order */
+  const struct db_stmt *select; /* $1 id */
+  const struct db_stmt *lock;   /* $1 id, FOR UPDATE */
+  const struct db_stmt *update; /* $1 id, then mutable fields in table order */
+  const struct constraint_problem *constraints; /* ends with {0} */
+  /* Rules beyond a single field (may be NULL); today is the date in Europe/London. */
+  void (*check)(const json_t *record, const char *today, struct field_errors *errors);
+};
+
+void record_create(struct exchange *x, const struct record_type *type);
+void record_get(struct exchange *x, const struct record_type *type);
+void record_update(struct exchange *x, const struct record_type *type);
+
+/* Runs a list statement whose last parameter is the row limit (limit + 1 rows are fetched to
+ * learn whether another page exists) and replies with {items, next_cursor} and a Link header.
+ * cursor_parts is how many sort-key columns follow the first three. */
+void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
+                 const char **params, int limit, size_t cursor_parts);
+
+/* Decodes the cursor query parameter into parts, each the id of a row (NULLs when absent).
+ * Replies 400 and returns CC_BAD_REQUEST when malformed. */
+enum cc_status record_cursor(struct exchange *x, size_t count, char **parts);
+
+#endif

@@ -1,0 +1,30 @@
+/* Handlers of every resource, one file each under resources/. */
+#ifndef CARECOORD_RESOURCES_H
+#define CARECOORD_RESOURCES_H
+
+struct exchange;
+
+/* resources/health.c */
+void health_live(struct exchange *x);
+void health_ready(struct exchange *x);
+void metrics_scrape(struct exchange *x);
+
+/* resources/teams.c */
+void teams_list(struct exchange *x);
+void teams_create(struct exchange *x);
+void teams_get(struct exchange *x);
+void teams_update(struct exchange *x);
+
+/* resources/staff.c */
+void staff_list(struct exchange *x);
+void staff_create(struct exchange *x);
+void staff_get(struct exchange *x);
+void staff_update(struct exchange *x);
+
+/* resources/service_users.c */
+void service_users_list(struct exchange *x);
+void service_users_create(struct exchange *x);
+void service_users_get(struct exchange *x);
+void service_users_update(struct exchange *x);
+
+#endif

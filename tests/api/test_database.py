@@ -1,0 +1,409 @@
+"""The service and its database: schema checks at start-up, database outages, pool exhaustion,
+graceful shutdown, role privileges, migrations and configuration validation."""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from carecoord import (
+    Db,
+    assert_no_sanitizer_report,
+    assert_problem,
+    create,
+    create_database,
+    drop_database,
+    free_port,
+    metric_value,
+    parse_metrics,
+    run_binary,
+    service_user_payload,
+    tail,
+    team_payload,
+    unique,
+    wait_until,
+)
+
+
+def assert_unavailable(resp):
+    body = assert_problem(resp, 503, "service-unavailable")
+    retry_after = resp.headers.get("Retry-After", "")
+    assert re.fullmatch(r"\d+", retry_after) and int(retry_after) >= 1, f"Retry-After {retry_after!r}"
+    return body
+
+
+def lock_waiters(db, dbname):
+    return db.scalar(
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = %s AND usename = 'carecoord_app' AND wait_event_type = 'Lock'""",
+        (dbname,),
+    )
+
+
+class RowLock:
+    """Holds a row lock in a superuser transaction so that the service's UPDATE of that row
+    blocks (holding its pooled connection) until release()."""
+
+    def __init__(self, db, table, row_id):
+        self.conn = db.connect(autocommit=False)
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", (row_id,))
+            assert cur.fetchone() == (1,)
+
+    def release(self):
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+
+def in_background(fn):
+    """Run fn() in a thread; returns (thread, result dict with 'value' or 'error')."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            result["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def signal_consumed(pid, signum):
+    """True once `signum` is no longer pending for the process (it has been delivered to a
+    handler or taken by sigwait/signalfd), read from /proc/<pid>/status."""
+    bit = 1 << (signum - 1)
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
+                return False
+    return True
+
+
+# -- schema version at start-up ---------------------------------------------------------------------
+
+
+def test_serve_refuses_to_start_when_schema_is_behind(service_factory, scratch_database):
+    """An empty database (no migrations applied) is behind the binary: exit 1 with a message."""
+    svc = service_factory.start(database_url=scratch_database.app_url, wait=False)
+    rc = svc.wait_exit(30)
+    text = svc.stderr_text()
+    assert rc == 1, f"exit {rc}; log:\n{tail(text)}"
+    assert re.search(r"schema|migrat", text, re.I), f"no schema message on stderr:\n{tail(text)}"
+    assert_no_sanitizer_report(text)
+
+
+def test_serve_refuses_to_start_when_schema_is_ahead(service_factory, test_env, request):
+    """A database migrated past the binary's newest migration: exit 1 with a message."""
+    name = f"cc_ahead_{os.getpid()}_{unique('')}"[:63]
+    admin = test_env.pg_url("postgres", "postgres")
+    create_database(admin, name, template=test_env.template_db)
+    request.addfinalizer(lambda: drop_database(admin, name))
+    db = Db(test_env.pg_url("postgres", name), name)
+    try:
+        cols = {
+            r["column_name"]: r
+            for r in db.rows(
+                """SELECT column_name, data_type, column_default, is_nullable
+                   FROM information_schema.columns WHERE table_name = 'schema_migrations'"""
+            )
+        }
+        assert "version" in cols, f"schema_migrations has no version column: {list(cols)}"
+        latest = db.rows("SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1")[0]
+        future = dict(latest)
+        future["version"] = type(latest["version"])(int(latest["version"]) + 1)
+        for col, meta in cols.items():
+            if col == "version":
+                continue
+            if meta["data_type"] in ("text", "character varying"):
+                future[col] = f"{int(future['version']):04d}_from_the_future"
+            elif meta["column_default"] is not None and meta["data_type"].startswith("timestamp"):
+                future.pop(col)
+        names = list(future)
+        db.execute(
+            "INSERT INTO schema_migrations (%s) VALUES (%s)" % (", ".join(names), ", ".join(["%s"] * len(names))),
+            [future[n] for n in names],
+        )
+    finally:
+        db.close()
+    svc = service_factory.start(database_url=test_env.pg_url("carecoord_app", name), wait=False)
+    rc = svc.wait_exit(30)
+    text = svc.stderr_text()
+    assert rc == 1, f"exit {rc}; log:\n{tail(text)}"
+    assert re.search(r"schema|migrat", text, re.I), tail(text)
+
+
+# -- the database goes away and comes back ------------------------------------------------------------
+
+
+def test_readyz_503_while_database_is_down_and_recovers_without_restart(
+    service_factory, private_cluster, test_env
+):
+    cluster = private_cluster
+    cluster.init()
+    cluster.start()
+    cluster.create_carecoord_database("carecoord")
+    done = run_binary(
+        test_env,
+        ["migrate"],
+        {
+            "CARECOORD_MIGRATION_DATABASE_URL": cluster.url("carecoord_owner", "carecoord"),
+            "CARECOORD_APP_ROLE": "carecoord_app",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    pool_wait_ms = 500
+    svc = service_factory.start(
+        database_url=cluster.url("carecoord_app", "carecoord"),
+        env={"CARECOORD_DB_POOL_WAIT_MS": str(pool_wait_ms), "CARECOORD_DB_POOL_SIZE": "2"},
+    )
+    with svc.api() as api:
+        team = create(api, "/teams", team_payload())
+        assert api.get("/readyz").status_code == 200
+
+        cluster.stop()
+        assert not cluster.running()
+        for path in ("/readyz", "/teams", f"/teams/{team['id']}", "/teams", "/readyz"):
+            started = time.monotonic()
+            r = api.get(path)
+            elapsed = time.monotonic() - started
+            assert_unavailable(r)
+            assert elapsed < pool_wait_ms / 1000 + 5, f"{path} took {elapsed:.1f}s"
+            assert svc.alive(), "service died while the database was down"
+        r = api.post("/teams", json=team_payload())
+        assert_unavailable(r)
+
+        cluster.start()
+        wait_until(lambda: api.get("/teams").status_code == 200, 20, "requests to succeed after restart")
+        assert api.get("/readyz").status_code == 200
+        again = create(api, "/teams", team_payload())
+        assert api.get(f"/teams/{again['id']}").status_code == 200
+        assert api.get(f"/teams/{team['id']}").json()["name"] == team["name"]
+    svc.stop()
+
+
+# -- pool exhaustion -----------------------------------------------------------------------------------
+
+
+def test_pool_exhaustion_gives_503_with_retry_after(service_factory, db, database):
+    """With one pooled connection held by a request blocked on a row lock, another request waits
+    CARECOORD_DB_POOL_WAIT_MS for a connection and then gets 503 + Retry-After."""
+    svc = service_factory.start(
+        env={
+            "CARECOORD_DB_POOL_SIZE": "1",
+            "CARECOORD_DB_POOL_WAIT_MS": "200",
+            "CARECOORD_DB_STATEMENT_TIMEOUT_MS": "30000",
+        }
+    )
+    with svc.api() as api, svc.api() as api2:
+        su = create(api, "/service-users", service_user_payload())
+        lock = RowLock(db, "service_users", su["id"])
+        try:
+            thread, result = in_background(
+                lambda: api.patch(f"/service-users/{su['id']}", json={"given_name": "Blocked"}, headers={"If-Match": '"1"'})
+            )
+            wait_until(lambda: lock_waiters(db, database.name) >= 1, 10, "the PATCH to wait on the row lock")
+            samples = parse_metrics(api2.get("/metrics").text)
+            assert metric_value(samples, "carecoord_db_pool_size") == 1
+            assert metric_value(samples, "carecoord_db_pool_in_use") == 1
+            started = time.monotonic()
+            r = api2.get(f"/service-users/{su['id']}")
+            elapsed = time.monotonic() - started
+            assert_unavailable(r)
+            assert 0.15 <= elapsed < 5, f"503 after {elapsed:.2f}s; expected about the 200 ms pool wait"
+            assert thread.is_alive(), "the blocked PATCH finished while the lock was held"
+        finally:
+            lock.release()
+        thread.join(30)
+        assert not thread.is_alive()
+        assert "error" not in result, result.get("error")
+        assert result["value"].status_code == 200, result["value"].text
+        assert result["value"].json()["given_name"] == "Blocked"
+        assert api2.get(f"/service-users/{su['id']}").status_code == 200
+    svc.stop()
+
+
+# -- graceful shutdown ---------------------------------------------------------------------------------
+
+
+def test_sigterm_lets_in_flight_request_finish_and_exits_0(service_factory, db, database):
+    svc = service_factory.start(env={"CARECOORD_DRAIN_TIMEOUT_S": "20", "CARECOORD_DB_STATEMENT_TIMEOUT_MS": "30000"})
+    with svc.api() as api:
+        su = create(api, "/service-users", service_user_payload())
+        lock = RowLock(db, "service_users", su["id"])
+        try:
+            thread, result = in_background(
+                lambda: api.patch(f"/service-users/{su['id']}", json={"given_name": "Drained"}, headers={"If-Match": '"1"'})
+            )
+            wait_until(lambda: lock_waiters(db, database.name) >= 1, 10, "the PATCH to wait on the row lock")
+            svc.signal(signal.SIGTERM)
+            wait_until(lambda: signal_consumed(svc.proc.pid, signal.SIGTERM), 10, "SIGTERM to be taken by the service")
+            assert svc.alive(), "service exited while a request was in flight"
+            assert thread.is_alive()
+        finally:
+            lock.release()
+        thread.join(30)
+        assert "error" not in result, f"in-flight request failed: {result.get('error')!r}"
+        assert result["value"].status_code == 200, result["value"].text
+    rc = svc.wait_exit(30)
+    text = svc.stderr_text()
+    assert rc == 0, f"exit {rc}; log:\n{tail(text)}"
+    assert_no_sanitizer_report(text)
+    assert db.one("SELECT given_name, version FROM service_users WHERE id = %s", (su["id"],)) == {
+        "given_name": "Drained",
+        "version": 2,
+    }
+
+
+def test_sigterm_when_idle_exits_0(service_factory):
+    svc = service_factory.start()
+    with svc.api() as api:
+        assert api.get("/healthz").status_code == 200
+    svc.stop()  # asserts exit 0 and no sanitizer report
+
+
+# -- role privileges -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_conn(database):
+    conn = psycopg2.connect(database.app_url, connect_timeout=10)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE sneaky (id int)",
+        "ALTER TABLE service_users ADD COLUMN sneaky text",
+        "DROP TABLE teams",
+        "CREATE INDEX sneaky_idx ON teams (name)",
+    ],
+)
+def test_app_role_cannot_run_ddl(app_conn, sql):
+    with app_conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM teams")  # the role works at all
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE audit_events SET actor = 'tamperer'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ],
+)
+def test_app_role_cannot_change_or_remove_audit_events_R_AUD_1(app_conn, db, api, sql):
+    """The audit trail written for R-AUD-1 is append-only for the service's own role (the
+    append-only half of R-AUD-2)."""
+    create(api, "/service-users", service_user_payload())  # at least one event exists
+    before = db.count("audit_events")
+    assert before >= 1
+    with app_conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+    assert db.count("audit_events") == before
+    assert db.count("audit_events", "actor = 'tamperer'") == 0
+
+
+# -- migrations ------------------------------------------------------------------------------------------
+
+
+def migrate(test_env, dbname):
+    return run_binary(
+        test_env,
+        ["migrate"],
+        {
+            "CARECOORD_MIGRATION_DATABASE_URL": test_env.pg_url("carecoord_owner", dbname),
+            "CARECOORD_APP_ROLE": "carecoord_app",
+        },
+    )
+
+
+def test_migrate_on_current_database_applies_nothing(test_env, database, db):
+    before = db.rows("SELECT * FROM schema_migrations ORDER BY 1")
+    done = migrate(test_env, database.name)
+    assert done.returncode == 0, done.stderr
+    assert_no_sanitizer_report(done.stderr, "migrate")
+    assert db.rows("SELECT * FROM schema_migrations ORDER BY 1") == before
+
+
+def test_migrate_empty_database_then_again_is_idempotent(test_env, scratch_database, service_factory):
+    db = Db(scratch_database.superuser_url, scratch_database.name)
+    try:
+        first = migrate(test_env, scratch_database.name)
+        assert first.returncode == 0, first.stderr
+        assert_no_sanitizer_report(first.stderr, "migrate")
+        applied = db.rows("SELECT * FROM schema_migrations ORDER BY 1")
+        assert len(applied) == test_env.migration_count()
+        second = migrate(test_env, scratch_database.name)
+        assert second.returncode == 0, second.stderr
+        assert db.rows("SELECT * FROM schema_migrations ORDER BY 1") == applied
+        assert db.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 'service_users'") == "carecoord_owner"
+    finally:
+        db.close()
+    # the freshly migrated database is usable by the app role through the service
+    svc = service_factory.start(database_url=scratch_database.app_url)
+    with svc.api() as api:
+        create(api, "/service-users", service_user_payload())
+        assert api.get("/readyz").json()["schema_version"] == test_env.migration_count()
+    svc.stop()
+
+
+def test_migrate_without_database_url_is_usage_error(test_env):
+    done = run_binary(test_env, ["migrate"], {}, timeout=30)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "CARECOORD_MIGRATION_DATABASE_URL" in done.stderr
+
+
+# -- configuration validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("CARECOORD_PORT", "abc"),
+        ("CARECOORD_PORT", "0"),
+        ("CARECOORD_PORT", "65536"),
+        ("CARECOORD_PORT", "80x"),
+        ("CARECOORD_DB_POOL_SIZE", "0"),
+        ("CARECOORD_DB_POOL_SIZE", "257"),
+        ("CARECOORD_DB_POOL_SIZE", "many"),
+        ("CARECOORD_MAX_BODY_BYTES", "1023"),
+        ("CARECOORD_MAX_BODY_BYTES", "67108865"),
+        ("CARECOORD_LISTEN_ADDRESS", "localhost"),
+        ("CARECOORD_LOG_LEVEL", "verbose"),
+        ("CARECOORD_JWT_LEEWAY_S", "601"),
+        ("CARECOORD_DB_POOL_WAIT_MS", "-5"),
+        ("CARECOORD_DATABASE_URL", None),
+    ],
+)
+def test_invalid_configuration_exits_2_naming_the_variable(test_env, database, var, value):
+    env = {
+        "CARECOORD_DATABASE_URL": database.app_url,
+        "CARECOORD_PORT": str(free_port()),
+        "CARECOORD_JWT_PUBLIC_KEY_FILE": test_env.public_key_file,
+        var: value,
+    }
+    done = run_binary(test_env, ["serve"], env, timeout=30)
+    assert done.returncode == 2, f"exit {done.returncode}; stderr:\n{tail(done.stderr)}"
+    assert var in done.stderr, f"stderr does not name {var}:\n{tail(done.stderr)}"
+    assert_no_sanitizer_report(done.stderr)
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["serve", "--no-such-flag"]])
+def test_bad_command_line_exits_2(test_env, args):
+    done = run_binary(test_env, args, {}, timeout=30)
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.strip(), "usage error without a message"

@@ -1,0 +1,166 @@
+"""Idempotency-Key on POST: replays, key reuse with another body, concurrent retries."""
+
+import json
+import threading
+
+import pytest
+
+from carecoord import (
+    assert_problem,
+    create,
+    nhs_number,
+    service_user_payload,
+    team_payload,
+    unique,
+)
+
+
+def key():
+    return unique("idem-")
+
+
+def test_same_key_same_body_replays_original_response(api, db):
+    payload = service_user_payload()
+    k = key()
+    first = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201, first.text
+    assert first.headers.get("Idempotent-Replayed", "").lower() != "true"
+    second = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert second.status_code == 201, second.text
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert second.json() == first.json()
+    assert second.headers["Location"] == first.headers["Location"]
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 1
+
+
+def test_replay_returns_original_even_after_the_record_changed(api, db):
+    payload = service_user_payload()
+    k = key()
+    first = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201
+    patched = api.patch(first.headers["Location"], json={"given_name": "Later"}, headers={"If-Match": '"1"'})
+    assert patched.status_code == 200
+    again = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_same_key_equivalent_json_is_a_replay(api, db):
+    """The same body re-serialised (other key order, whitespace) is the same request."""
+    payload = service_user_payload()
+    k = key()
+    first = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201
+    reordered = json.dumps(dict(reversed(list(payload.items()))), indent=2).encode()
+    again = api.post(
+        "/service-users", data=reordered, headers={"Idempotency-Key": k, "Content-Type": "application/json"}
+    )
+    assert again.status_code in (201, 422), again.text
+    if again.status_code == 201:
+        assert again.json()["id"] == first.json()["id"]
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 1
+
+
+def test_same_key_different_body_is_422_and_writes_nothing(api, db):
+    k = key()
+    first = service_user_payload()
+    assert api.post("/service-users", json=first, headers={"Idempotency-Key": k}).status_code == 201
+    before = db.counts("service_users", "audit_events")
+    other = service_user_payload()
+    r = api.post("/service-users", json=other, headers={"Idempotency-Key": k})
+    assert_problem(r, 422, "idempotency-key-reused")
+    assert db.count("service_users", "nhs_number = %s", (other["nhs_number"],)) == 0
+    assert db.counts("service_users", "audit_events") == before
+
+
+def test_without_key_each_post_is_independent(api, db):
+    payload = service_user_payload()
+    assert api.post("/service-users", json=payload).status_code == 201
+    assert_problem(api.post("/service-users", json=payload), 409, "conflict")
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 1
+
+
+def test_concurrent_identical_retries_create_one_record(service, db):
+    payload = service_user_payload()
+    k = key()
+    n = 10
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def attempt(i):
+        with service.api() as session:
+            barrier.wait(timeout=30)
+            try:
+                results[i] = session.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+            except Exception as exc:  # noqa: BLE001 - reported below
+                results[i] = exc
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a request hung"
+    for r in results:
+        assert not isinstance(r, Exception), r
+        assert r.status_code == 201, f"{r.status_code} {r.text[:300]}"
+    ids = {r.json()["id"] for r in results}
+    assert len(ids) == 1, ids
+    assert len({r.headers["Location"] for r in results}) == 1
+    originals = [r for r in results if r.headers.get("Idempotent-Replayed") != "true"]
+    assert len(originals) == 1, "exactly one response is the original, the rest replays"
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 1
+    # R-AUD-1: the one record has exactly one create event
+    assert db.count("audit_events", "service_user_id = %s AND action = 'create'", (ids.pop(),)) == 1
+
+
+@pytest.mark.parametrize("bad", ["k" * 201, ""], ids=["201-chars", "empty"])
+def test_invalid_key_is_400_and_writes_nothing(api, db, bad):
+    payload = service_user_payload()
+    r = api.post("/service-users", json=payload, headers={"Idempotency-Key": bad})
+    assert_problem(r, 400, "bad-request")
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 0
+
+
+def test_key_with_control_character_is_400(api, db):
+    payload = service_user_payload()
+    r = api.post("/service-users", json=payload, headers={"Idempotency-Key": "ab\tcd"})
+    assert_problem(r, 400, "bad-request")
+    assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 0
+
+
+def test_key_of_200_printable_chars_is_accepted(api, db):
+    k = ("~!#$%&'*+-.^_`|" + unique("k")) * 20
+    k = k[:200]
+    payload = service_user_payload()
+    first = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201, first.text
+    again = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+
+
+def test_failed_request_does_not_burn_the_key_into_a_success(api, db):
+    """A create refused by validation is not recorded as a success under its key: replaying the
+    same invalid body gives the same 422, and nothing is written."""
+    k = key()
+    bad = service_user_payload(gender="M")
+    first = api.post("/service-users", json=bad, headers={"Idempotency-Key": k})
+    assert first.status_code == 422
+    again = api.post("/service-users", json=bad, headers={"Idempotency-Key": k})
+    assert again.status_code == 422
+    assert db.count("service_users", "nhs_number = %s", (bad["nhs_number"],)) == 0
+
+
+def test_team_create_is_idempotent_too(api, db):
+    payload = team_payload()
+    k = key()
+    first = api.post("/teams", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201, first.text
+    second = api.post("/teams", json=payload, headers={"Idempotency-Key": k})
+    assert second.status_code == 201
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert second.json() == first.json()
+    assert db.count("teams", "name = %s", (payload["name"],)) == 1

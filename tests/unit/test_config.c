@@ -1,0 +1,94 @@
+#include "check.h"
+#include "config.h"
+
+struct var {
+  const char *name, *value;
+};
+static const struct var *current;
+
+static const char *lookup(const char *name) {
+  for (const struct var *v = current; v && v->name; v++)
+    if (strcmp(v->name, name) == 0) return v->value;
+  return NULL;
+}
+
+static int load(const struct var *vars, struct config *cfg, struct config_errors *errors) {
+  current = vars;
+  return config_load(lookup, cfg, errors);
+}
+
+static int mentions(const struct config_errors *errors, const char *name) {
+  for (size_t i = 0; i < errors->count; i++)
+    if (strncmp(errors->messages[i], name, strlen(name)) == 0) return 1;
+  return 0;
+}
+
+static void test_defaults_follow_domain_policy(void) {
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(NULL, &cfg, &errors) == 0);
+  CHECK(cfg.port == 8080 && cfg.max_body_bytes == 1048576 && cfg.jwt_leeway_s == 60);
+  CHECK_STR(cfg.listen_address, "127.0.0.1");
+  CHECK_STR(cfg.jwt_roles_claim, "roles");
+  CHECK(cfg.policy.referral_response_emergency_hours == 4);  /* R-REF-1 */
+  CHECK(cfg.policy.referral_response_urgent_hours == 72);    /* R-REF-1 */
+  CHECK(cfg.policy.referral_response_routine_days == 28);    /* R-REF-1 */
+  CHECK(cfg.policy.assessment_due_days == 28);               /* R-ASM-1 */
+  CHECK(cfg.policy.care_plan_due_days == 28);                /* R-CPL-1 */
+  CHECK(cfg.policy.review_cpa_months == 6);                  /* R-REV-1 */
+  CHECK(cfg.policy.review_non_cpa_months == 12);             /* R-REV-1 */
+  CHECK(cfg.policy.discharge_follow_up_days == 7);           /* R-TRF-3 */
+}
+
+static void test_values_are_read(void) {
+  const struct var vars[] = {{"CARECOORD_PORT", "9000"},
+                             {"CARECOORD_DB_POOL_SIZE", "16"},
+                             {"CARECOORD_POLICY_REVIEW_CPA_MONTHS", "12"},
+                             {"CARECOORD_DATABASE_URL", "postgresql://x@127.0.0.1/db"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == 0);
+  CHECK(cfg.port == 9000 && cfg.db_pool_size == 16 && cfg.policy.review_cpa_months == 12);
+  CHECK_STR(cfg.database_url, "postgresql://x@127.0.0.1/db");
+}
+
+static void test_every_bad_variable_is_named(void) {
+  const struct var vars[] = {{"CARECOORD_PORT", "abc"},
+                             {"CARECOORD_DB_POOL_SIZE", "0"},
+                             {"CARECOORD_MAX_BODY_BYTES", "12kb"},
+                             {"CARECOORD_LISTEN_ADDRESS", "localhost"},
+                             {"CARECOORD_LOG_LEVEL", "loud"},
+                             {"CARECOORD_JWT_LEEWAY_S", "-1"},
+                             {"CARECOORD_POLICY_REVIEW_CPA_MONTHS", "99999999999999999999"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == -1);
+  CHECK(errors.count == 7);
+  CHECK(mentions(&errors, "CARECOORD_PORT"));
+  CHECK(mentions(&errors, "CARECOORD_DB_POOL_SIZE"));
+  CHECK(mentions(&errors, "CARECOORD_MAX_BODY_BYTES"));
+  CHECK(mentions(&errors, "CARECOORD_LISTEN_ADDRESS"));
+  CHECK(mentions(&errors, "CARECOORD_LOG_LEVEL"));
+  CHECK(mentions(&errors, "CARECOORD_JWT_LEEWAY_S"));
+  CHECK(mentions(&errors, "CARECOORD_POLICY_REVIEW_CPA_MONTHS"));
+}
+
+static void test_key_sources_are_exclusive(void) {
+  const struct var vars[] = {{"CARECOORD_JWT_PUBLIC_KEY_FILE", "/k.pem"},
+                             {"CARECOORD_JWT_JWKS_FILE", "/k.json"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == -1);
+  CHECK(mentions(&errors, "CARECOORD_JWT_JWKS_FILE"));
+}
+
+int main(void) {
+  test_defaults_follow_domain_policy();
+  test_values_are_read();
+  test_every_bad_variable_is_named();
+  test_key_sources_are_exclusive();
+  return checks_report();
+}
