@@ -304,9 +304,9 @@ def test_app_role_cannot_run_ddl(app_conn, sql):
         "TRUNCATE audit_events",
     ],
 )
-def test_app_role_cannot_change_or_remove_audit_events_R_AUD_1(app_conn, db, api, sql):
-    """The audit trail written for R-AUD-1 is append-only for the service's own role (the
-    append-only half of R-AUD-2)."""
+def test_app_role_cannot_change_or_remove_audit_events_R_AUD_2(app_conn, db, api, sql):
+    """R-AUD-2 (append-only part; tamper-evidence comes later): the service's own role can add
+    audit events but never change or remove them."""
     create(api, "/service-users", service_user_payload())  # at least one event exists
     before = db.count("audit_events")
     assert before >= 1

@@ -253,8 +253,11 @@ def test_request_id_is_generated_when_absent(api):
 def test_invalid_request_id_is_replaced(service, bad):
     # raw socket: requests refuses to send some of these header values
     head = (
-        f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-    ).encode() + b"X-Request-Id: " + bad.encode("utf-8") + b"\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        + b"X-Request-Id: "
+        + bad.encode("utf-8")
+        + b"\r\n\r\n"
+    )
     r = raw_request(service.port, head)
     assert r.status == 200
     got = r.header("X-Request-Id")

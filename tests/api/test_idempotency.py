@@ -7,8 +7,6 @@ import pytest
 
 from carecoord import (
     assert_problem,
-    create,
-    nhs_number,
     service_user_payload,
     team_payload,
     unique,
@@ -32,6 +30,8 @@ def test_same_key_same_body_replays_original_response(api, db):
     assert second.headers["Location"] == first.headers["Location"]
     assert second.headers["ETag"] == first.headers["ETag"]
     assert db.count("service_users", "nhs_number = %s", (payload["nhs_number"],)) == 1
+    # R-AUD-1: one record, one create event (a replay creates nothing)
+    assert db.count("audit_events", "service_user_id = %s AND action = 'create'", (first.json()["id"],)) == 1
 
 
 def test_replay_returns_original_even_after_the_record_changed(api, db):
@@ -47,8 +47,9 @@ def test_replay_returns_original_even_after_the_record_changed(api, db):
     assert again.headers.get("Idempotent-Replayed") == "true"
 
 
-def test_same_key_equivalent_json_is_a_replay(api, db):
-    """The same body re-serialised (other key order, whitespace) is the same request."""
+def test_same_key_reserialised_body_never_creates_a_second_record(api, db):
+    """The same body re-serialised (other key order, whitespace) is either replayed or refused
+    as key reuse; it never creates a second record."""
     payload = service_user_payload()
     k = key()
     first = api.post("/service-users", json=payload, headers={"Idempotency-Key": k})

@@ -42,6 +42,13 @@ def rid():
     return unique("rq-")
 
 
+def no_update_events(db, service_user_id):
+    """A refused PATCH must not be recorded as a successful update (R-AUD-1 records what happened)."""
+    return db.count(
+        "audit_events", "service_user_id = %s AND action = 'update' AND outcome = 'success'", (service_user_id,)
+    ) == 0
+
+
 # -- create and read ----------------------------------------------------------------------------
 
 
@@ -328,6 +335,7 @@ def test_patch_without_if_match_is_428(api, db):
     r = api.patch(f"/service-users/{created['id']}", json={"given_name": "Changed"})
     assert_problem(r, 428, "precondition-required")
     assert db.scalar("SELECT given_name FROM service_users WHERE id = %s", (created["id"],)) == "Alex"
+    assert no_update_events(db, created["id"])
 
 
 @pytest.mark.parametrize("stale", ['"0"', '"2"', '"999"'])
@@ -337,6 +345,7 @@ def test_patch_with_stale_if_match_is_412(api, db, stale):
     assert_problem(r, 412, "precondition-failed")
     row = db.one("SELECT given_name, version FROM service_users WHERE id = %s", (created["id"],))
     assert row == {"given_name": "Alex", "version": 1}
+    assert no_update_events(db, created["id"])
 
 
 def test_patch_with_current_etag_updates_and_bumps_version(api):
@@ -423,6 +432,7 @@ def test_patch_immutable_field_is_422(api, db, field, value):
     assert_validation(r, f"/{field}")
     row = db.one("SELECT nhs_number, version FROM service_users WHERE id = %s", (created["id"],))
     assert row == {"nhs_number": created["nhs_number"], "version": 1}
+    assert no_update_events(db, created["id"])
 
 
 def test_patch_invalid_values_are_422_and_change_nothing(api, db):

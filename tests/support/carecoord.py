@@ -15,6 +15,7 @@ import os
 import random
 import re
 import shutil
+import ctypes
 import signal
 import socket
 import subprocess
@@ -367,6 +368,18 @@ def mint_token(env, sub="carecoord-api-tests", roles=("manager",)):
     return token
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM it if the test process dies (e.g. killed by a ctest
+    timeout), so that no service outlives its test run."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Service:
     """One `carecoord serve` process."""
 
@@ -382,6 +395,7 @@ class Service:
         self.proc = subprocess.Popen(
             [env.bin, "serve"],
             env=child_env,
+            preexec_fn=_die_with_parent,
             stdin=subprocess.DEVNULL,
             stdout=self._stderr_file,  # stdout is the log too; keep both for diagnosis
             stderr=subprocess.STDOUT,
