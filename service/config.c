@@ -95,9 +95,11 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
   cfg->jwt_audience = text_var(lookup, "CARECOORD_JWT_AUDIENCE", "carecoord");
   cfg->jwt_public_key_file = text_var(lookup, "CARECOORD_JWT_PUBLIC_KEY_FILE", NULL);
   cfg->jwt_jwks_file = text_var(lookup, "CARECOORD_JWT_JWKS_FILE", NULL);
-  if (cfg->jwt_public_key_file && cfg->jwt_jwks_file)
+  cfg->jwt_dev_hs256_secret_file = text_var(lookup, "CARECOORD_JWT_DEV_HS256_SECRET_FILE", NULL);
+  if (!!cfg->jwt_public_key_file + !!cfg->jwt_jwks_file + !!cfg->jwt_dev_hs256_secret_file > 1)
     add_error(errors, "CARECOORD_JWT_JWKS_FILE",
-              "set either CARECOORD_JWT_PUBLIC_KEY_FILE or CARECOORD_JWT_JWKS_FILE, not both");
+              "set only one of CARECOORD_JWT_PUBLIC_KEY_FILE, CARECOORD_JWT_JWKS_FILE and "
+              "CARECOORD_JWT_DEV_HS256_SECRET_FILE");
   cfg->jwt_roles_claim = text_var(lookup, "CARECOORD_JWT_ROLES_CLAIM", "roles");
   cfg->jwt_leeway_s = (int)int_var(lookup, errors, "CARECOORD_JWT_LEEWAY_S", 60, 0, 600);
   cfg->dev_signing_key_file = text_var(lookup, "CARECOORD_DEV_SIGNING_KEY_FILE", NULL);

@@ -41,6 +41,7 @@ struct config {
   const char *jwt_audience;
   const char *jwt_public_key_file;
   const char *jwt_jwks_file;
+  const char *jwt_dev_hs256_secret_file; /* development only: enables HS256 */
   const char *jwt_roles_claim;
   int jwt_leeway_s;
   const char *dev_signing_key_file;

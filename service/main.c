@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth/dev_token.h"
+#include "auth/jwt.h"
 #include "config.h"
 #include "db/db.h"
 #include "db/migrate.h"
@@ -117,6 +118,8 @@ static int command_serve(const struct config *cfg) {
   enum log_level level;
   log_level_parse(cfg->log_level, &level);
   log_set_level(level);
+  struct verifier *verifier = verifier_new(cfg);
+  if (!verifier) return EXIT_USAGE;
 
   struct db_pool *pool = NULL;
   struct metrics *metrics = metrics_new(ROUTE_COUNT);
@@ -124,11 +127,12 @@ static int command_serve(const struct config *cfg) {
   if (!metrics || db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms, &pool) != CC_OK)
     goto done;
   if (check_schema(pool, cfg) != 0) goto done;
-  struct app app = {.config = cfg, .pool = pool, .metrics = metrics};
+  struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier};
   rc = server_run(&app);
 done:
   db_pool_free(pool);
   metrics_free(metrics);
+  verifier_free(verifier);
   return rc;
 }
 

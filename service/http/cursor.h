@@ -19,9 +19,4 @@ char *cursor_encode(const char *const *parts, size_t count);
 enum cc_status cursor_decode(const char *text, size_t count, char **parts);
 void cursor_parts_free(char **parts, size_t count);
 
-/* base64url without padding; caller frees. Exposed for unit tests. */
-char *base64url_encode(const unsigned char *data, size_t len);
-/* Returns bytes (caller frees) and their length, or NULL if text is not base64url. */
-unsigned char *base64url_decode(const char *text, size_t *out_len);
-
 #endif

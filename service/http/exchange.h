@@ -10,6 +10,7 @@
 #include <ulfius.h>
 
 #include "audit/audit.h"
+#include "auth/principal.h"
 #include "config.h"
 #include "db/db.h"
 #include "http/problem.h"
@@ -19,12 +20,14 @@
 
 struct metrics;
 struct route;
+struct verifier;
 
 /* Built once at start-up and shared read-only by every request. */
 struct app {
   const struct config *config;
   struct db_pool *pool;
   struct metrics *metrics;
+  const struct verifier *verifier;
 };
 
 struct exchange {
@@ -37,6 +40,7 @@ struct exchange {
   json_t *body; /* the JSON object body, for routes that take one (owned) */
   char request_id[REQUEST_ID_MAX + 1];
   char client_address[64];
+  struct principal principal; /* the caller, once authenticated */
   struct audit_actor actor;
   int status; /* HTTP status replied, 0 until a reply */
 };

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/jwt.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "log.h"
@@ -173,6 +174,52 @@ static bool parse_body(struct exchange *x) {
   return true;
 }
 
+/* 401 for a missing or invalid token: RFC 6750 names the error only when a token was sent. */
+static bool authenticate(struct exchange *x) {
+  const char *header = exchange_header(x, "Authorization");
+  const char *reason = "no bearer token";
+  if (header && strncasecmp(header, "Bearer ", 7) == 0) {
+    const char *token = header + 7;
+    while (*token == ' ') token++;
+    if (verifier_check(x->app->verifier, token, time(NULL), &x->principal, &reason) ==
+        TOKEN_VALID) {
+      x->actor.subject = x->principal.subject;
+      x->actor.roles = x->principal.roles_literal;
+      return true;
+    }
+  }
+  log_event(LOG_WARN, "Security - token refused",
+            json_pack("{s:s, s:s, s:s}", "request_id", x->request_id, "reason", reason,
+                      "client_address", x->client_address));
+  reply_header(x, "WWW-Authenticate",
+               header ? "Bearer realm=\"carecoord\", error=\"invalid_token\""
+                      : "Bearer realm=\"carecoord\"");
+  reply_problem(x, CC_UNAUTHORIZED, "A valid bearer token is required.");
+  return false;
+}
+
+/* A refusal concerning a person's record is itself audited (R-AUD-1), in its own transaction. */
+static void audit_refusal(struct exchange *x) {
+  struct tx tx;
+  struct audit_event event = {.action = "deny", .resource_type = x->route->path,
+                              .resource_id = x->param_count ? x->params[0] : NULL,
+                              .outcome = "denied"};
+  if (tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx) == CC_OK &&
+      audit_append(&tx, &x->actor, &event) == CC_OK)
+    tx_commit(&tx);
+  tx_end(&tx);
+}
+
+static bool authorise(struct exchange *x) {
+  if (x->principal.roles & x->route->roles) return true;
+  log_event(LOG_WARN, "Security - role refused",
+            json_pack("{s:s, s:s, s:s}", "request_id", x->request_id, "actor",
+                      x->principal.subject, "route", x->route->path));
+  if (x->route->flags & ROUTE_PERSON_RECORD) audit_refusal(x);
+  reply_problem(x, CC_FORBIDDEN, "Your role does not allow this action.");
+  return false;
+}
+
 static void route_request(struct exchange *x) {
   char allow[128];
   enum route_match match =
@@ -192,9 +239,9 @@ static void route_request(struct exchange *x) {
                   x->app->config->max_body_bytes);
     return;
   }
+  if (!(x->route->flags & ROUTE_PUBLIC) && (!authenticate(x) || !authorise(x))) return;
   if (!check_query(x)) return;
   if ((x->route->flags & ROUTE_JSON_BODY) && !parse_body(x)) return;
-  /* Authentication and the access policy run here, before any handler, once they exist. */
   x->route->handler(x);
 }
 

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "base64url.h"
 #include "http/cursor.h"
 
 static void test_base64url_round_trips_every_length(void) {
