@@ -139,12 +139,17 @@ done:
   free_params(params, n);
 }
 
-void record_get(struct exchange *x, const struct record_type *type) {
+/* The {id} path parameter, or NULL after replying 404: a malformed id names no record. */
+static const char *record_id_or_404(struct exchange *x, const struct record_type *type) {
   const char *id = x->params[0];
-  if (!text_is_uuid(id)) {
-    reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
-    return;
-  }
+  if (text_is_uuid(id)) return id;
+  reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
+  return NULL;
+}
+
+void record_get(struct exchange *x, const struct record_type *type) {
+  const char *id = record_id_or_404(x, type);
+  if (!id) return;
   struct tx tx;
   PGresult *res = NULL;
   enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
@@ -168,11 +173,8 @@ done:
 }
 
 void record_update(struct exchange *x, const struct record_type *type) {
-  const char *id = x->params[0];
-  if (!text_is_uuid(id)) {
-    reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
-    return;
-  }
+  const char *id = record_id_or_404(x, type);
+  if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
   struct field_errors errors = {0};

@@ -10,6 +10,7 @@ Everything here reads the environment that scripts/test exports (see `TestEnv`).
 used to paper over races: readiness, exits and lock waits are polled against a deadline.
 """
 
+import base64
 import json
 import os
 import random
@@ -413,7 +414,10 @@ class Service:
             return f.read().decode("utf-8", "replace")
 
     def api(self, **kw):
-        return Api(self.base_url, token=self.token, **kw)
+        """An Api session for this service, sending the service's default token unless another
+        one (or token=None for no Authorization header) is passed."""
+        kw.setdefault("token", self.token)
+        return Api(self.base_url, **kw)
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -998,3 +1002,242 @@ def create(api, collection, payload, **kw):
     r = api.post(collection, json=payload, **kw)
     assert r.status_code == 201, f"create {collection}: {r.status_code} {r.text[:500]}"
     return r.json()
+
+
+# --------------------------------------------------------------------------------------------
+# Signing keys and tokens minted by the tests themselves
+# --------------------------------------------------------------------------------------------
+#
+# Keys are generated at test time (never stored in the repository). A `SigningKey` pairs a
+# private key with its JWS algorithm and can write the public half as the service expects it
+# (PEM file or JWKS file); `key_config_env` turns such a file into the service's key settings
+# for ServiceFactory.start(env=...).
+
+JWT_KEY_VARS = (
+    "CARECOORD_JWT_PUBLIC_KEY_FILE",
+    "CARECOORD_JWT_JWKS_FILE",
+    "CARECOORD_JWT_DEV_HS256_SECRET_FILE",
+)
+
+
+def b64url(data):
+    """Unpadded base64url of bytes (or of a str's UTF-8)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_uint(n):
+    return b64url(n.to_bytes((n.bit_length() + 7) // 8 or 1, "big"))
+
+
+def key_config_env(public_key_file=None, jwks_file=None, hs256_secret_file=None, **extra):
+    """The service's key configuration: exactly the given source(s) set, the others removed
+    (ServiceFactory.start treats None as "unset"). Extra CARECOORD_* settings may be added."""
+    env = {
+        "CARECOORD_JWT_PUBLIC_KEY_FILE": public_key_file,
+        "CARECOORD_JWT_JWKS_FILE": jwks_file,
+        "CARECOORD_JWT_DEV_HS256_SECRET_FILE": hs256_secret_file,
+    }
+    env.update(extra)
+    return env
+
+
+class SigningKey:
+    """A freshly generated RSA 2048 (RS256) or EC P-256 (ES256) key pair."""
+
+    def __init__(self, kind="RSA", kid=None):
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        if kind == "RSA":
+            self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.alg = "RS256"
+        elif kind == "EC":
+            self.private_key = ec.generate_private_key(ec.SECP256R1())
+            self.alg = "ES256"
+        else:
+            raise ValueError(kind)
+        self.kind = kind
+        self.kid = kid
+
+    @property
+    def public_pem(self):
+        from cryptography.hazmat.primitives import serialization
+
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    @property
+    def private_pem(self):
+        """PKCS#8 PEM, unencrypted (what jose's importPKCS8 reads)."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def public_jwk(self, kid=None, alg=None):
+        numbers = self.private_key.public_key().public_numbers()
+        if self.kind == "RSA":
+            jwk = {"kty": "RSA", "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+        else:
+            jwk = {
+                "kty": "EC",
+                "crv": "P-256",
+                "x": b64url(numbers.x.to_bytes(32, "big")),
+                "y": b64url(numbers.y.to_bytes(32, "big")),
+            }
+        kid = kid or self.kid
+        if kid:
+            jwk["kid"] = kid
+        if alg:
+            jwk["alg"] = alg
+        jwk["use"] = "sig"
+        return jwk
+
+    def write_public_pem(self, path):
+        with open(path, "wb") as f:
+            f.write(self.public_pem)
+        return path
+
+    def write_private_pem(self, path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.private_pem)
+        return path
+
+    def sign(self, claims, headers=None, alg=None):
+        """A compact JWS made by PyJWT with this key (alg defaults to the key's own)."""
+        import jwt as pyjwt
+
+        headers = dict(headers or {})
+        if self.kid and "kid" not in headers:
+            headers["kid"] = self.kid
+        return _as_text(pyjwt.encode(claims, self.private_key, algorithm=alg or self.alg, headers=headers))
+
+
+def _as_text(token):
+    return token.decode("ascii") if isinstance(token, bytes) else token
+
+
+def write_jwks(path, jwks):
+    """Write {"keys": [...]} (a list of JWKs, or a whole JWKS dict) to path."""
+    doc = jwks if isinstance(jwks, dict) else {"keys": list(jwks)}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    return path
+
+
+def write_secret(path, secret):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secret if isinstance(secret, bytes) else secret.encode("utf-8"))
+    return path
+
+
+def claims(sub=None, roles=("manager",), ttl=600, issuer="carecoord-dev", audience="carecoord",
+           now=None, roles_claim="roles", **overrides):
+    """Standard claims for a test token: iss, aud, sub, iat, exp and the roles claim.
+    overrides replace (or with value None, remove) individual claims."""
+    now = int(time.time()) if now is None else now
+    body = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": sub if sub is not None else unique("sub-"),
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if roles is not None:
+        body[roles_claim] = list(roles) if isinstance(roles, (list, tuple)) else roles
+    for k, v in overrides.items():
+        if v is None:
+            body.pop(k, None)
+        else:
+            body[k] = v
+    return body
+
+
+def hs256_token(secret, claims_body, headers=None):
+    """A compact HS256 JWS made by hand (PyJWT refuses PEM-looking HMAC secrets, which is
+    exactly what the key-confusion test needs)."""
+    import hashlib
+    import hmac
+
+    header = {"alg": "HS256", "typ": "JWT", **(headers or {})}
+    signing_input = b64url(json.dumps(header, separators=(",", ":"))) + "." + b64url(
+        json.dumps(claims_body, separators=(",", ":"))
+    )
+    key = secret if isinstance(secret, bytes) else secret.encode("utf-8")
+    sig = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return signing_input + "." + b64url(sig)
+
+
+def unsigned_token(claims_body, alg="none", signature=""):
+    """A JWS with the given header alg (default "none") and the given signature segment."""
+    header = {"alg": alg, "typ": "JWT"}
+    return (
+        b64url(json.dumps(header, separators=(",", ":")))
+        + "."
+        + b64url(json.dumps(claims_body, separators=(",", ":")))
+        + "."
+        + signature
+    )
+
+
+def jose_token(env, key, claims_body, alg=None, kid=None, timeout=60):
+    """A token minted by the `jose` npm package (tests/support/mint_jose.mjs) with key's
+    private half, passed on stdin. Fails the test when node or jose is unavailable."""
+    script = os.path.join(env.repo, "tests", "support", "mint_jose.mjs")
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed (needed for the jose interoperability tests)", pytrace=False)
+    args = [node, script, "--alg", alg or key.alg, "--claims", json.dumps(claims_body)]
+    kid = kid or key.kid
+    if kid:
+        args += ["--kid", kid]
+    done = subprocess.run(
+        args,
+        input=key.private_pem.decode("ascii"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=env.repo,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"mint_jose.mjs exited {done.returncode} (is node_modules installed? run `npm ci`):\n"
+            f"{done.stderr}",
+            pytrace=False,
+        )
+    token = done.stdout.strip()
+    assert token.count(".") == 2 and "\n" not in token, f"mint_jose.mjs printed {done.stdout!r}"
+    return token
+
+
+def parse_challenge(value):
+    """('Bearer', {param: value}) from a WWW-Authenticate value with one challenge."""
+    value = (value or "").strip()
+    scheme, _, rest = value.partition(" ")
+    params = {}
+    for m in re.finditer(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', rest):
+        params[m.group(1).lower()] = m.group(2) if m.group(2) is not None else m.group(3)
+    return scheme, params
+
+
+def log_lines(text):
+    """The JSON objects among the lines of a service log (other lines are skipped)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
