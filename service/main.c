@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/sealer.h"
 #include "auth/dev_token.h"
 #include "auth/jwt.h"
 #include "config.h"
@@ -128,7 +129,9 @@ static int command_serve(const struct config *cfg) {
     goto done;
   if (check_schema(pool, cfg) != 0) goto done;
   struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier};
+  struct sealer *sealer = sealer_start(cfg->database_url);
   rc = server_run(&app);
+  sealer_stop(sealer);
 done:
   db_pool_free(pool);
   metrics_free(metrics);

@@ -12,6 +12,9 @@ static const char *const TEAM_QUERY[] = {"type", "limit", "cursor", NULL};
 static const char *const STAFF_QUERY[] = {"team_id", "subject", "limit", "cursor", NULL};
 static const char *const SERVICE_USER_QUERY[] = {"nhs_number", "name", "team_id", "limit",
                                                  "cursor", NULL};
+static const char *const AUDIT_QUERY[] = {"service_user_id", "actor", "action", "resource_type",
+                                          "from", "to", "limit", "cursor", NULL};
+static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -32,6 +35,11 @@ const struct route ROUTES[] = {
     {"POST", "/service-users", service_users_create, CLINICAL, BODY | PERSON, NULL},
     {"GET", "/service-users/{id}", service_users_get, CLINICAL, PERSON, NULL},
     {"PATCH", "/service-users/{id}", service_users_update, CLINICAL, PATCH_BODY | PERSON, NULL},
+    {"GET", "/service-users/{id}/access-log", service_users_access_log, ROLE_MANAGER, 0,
+     PAGE_QUERY},
+
+    {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
+    {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},
 };
 
 const size_t ROUTE_COUNT = sizeof ROUTES / sizeof ROUTES[0];

@@ -27,4 +27,9 @@ void service_users_create(struct exchange *x);
 void service_users_get(struct exchange *x);
 void service_users_update(struct exchange *x);
 
+/* resources/audit_events.c */
+void audit_events_list(struct exchange *x);
+void audit_events_verify(struct exchange *x);
+void service_users_access_log(struct exchange *x);
+
 #endif
