@@ -13,7 +13,7 @@ static const char *const STAFF_QUERY[] = {"team_id", "subject", "limit", "cursor
 static const char *const SERVICE_USER_QUERY[] = {"nhs_number", "name", "team_id", "limit",
                                                  "cursor", NULL};
 static const char *const AUDIT_QUERY[] = {"service_user_id", "actor", "action", "resource_type",
-                                          "from", "to", "limit", "cursor", NULL};
+                                          "from", "to", "break_glass", "limit", "cursor", NULL};
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 
 const struct route ROUTES[] = {

@@ -35,8 +35,9 @@ static const struct db_stmt LIST = {
     "   AND ($5::timestamptz IS NULL OR e.occurred_at >= $5::timestamptz)"
     "   AND ($6::timestamptz IS NULL OR e.occurred_at < $6::timestamptz)"
     "   AND ($7::bigint IS NULL OR e.id < $7::bigint)"
-    " ORDER BY e.id DESC LIMIT $8",
-    8};
+    "   AND ($8::boolean IS NULL OR (e.action = 'break_glass') = $8::boolean)"
+    " ORDER BY e.id DESC LIMIT $9",
+    9};
 
 /* A person's access log: events about them, and list reads whose page showed them. */
 static const struct db_stmt ACCESS_LOG_LIST = {
@@ -158,9 +159,16 @@ void audit_events_list(struct exchange *x) {
       return;
     }
   }
+  /* break_glass=true: only break-glass reads (R-AUD-1); false: everything else. */
+  const char *break_glass = exchange_query(x, "break_glass");
+  if (break_glass && strcmp(break_glass, "true") != 0 && strcmp(break_glass, "false") != 0) {
+    reply_problem(x, CC_BAD_REQUEST, "break_glass must be true or false.");
+    return;
+  }
   char *after;
   if (event_cursor(x, &after) != CC_OK) return;
-  const char *params[] = {person, actor, action, resource_type, from, to, after, NULL};
+  const char *params[] = {person, actor, action, resource_type, from, to, after, break_glass,
+                          NULL};
   record_list(x, &AUDIT_EVENT, &LIST, params, limit, 1);
   cursor_parts_free(&after, 1);
 }

@@ -5,9 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/policy.h"
 #include "http/cursor.h"
 #include "http/idempotency.h"
 #include "http/router.h"
+#include "log.h"
 #include "rules/clocks.h"
 
 #define MAX_FIELDS 32
@@ -82,6 +84,62 @@ static enum cc_status audit(struct exchange *x, struct tx *tx, const struct reco
   return audit_append(tx, &x->actor, &event);
 }
 
+#define BREAK_GLASS_HEADER "X-Break-Glass-Reason"
+
+/* The break-glass reason of a read, NULL when none was given. Replies 400 and returns false when
+ * the header is malformed. */
+static bool break_glass_reason(struct exchange *x, const char **reason) {
+  *reason = exchange_header(x, BREAK_GLASS_HEADER);
+  if (!*reason || policy_break_glass_reason_valid(*reason)) return true;
+  reply_problem(x, CC_BAD_REQUEST,
+                BREAK_GLASS_HEADER " must be %d to %d characters of text without control "
+                "characters.",
+                BREAK_GLASS_REASON_MIN, BREAK_GLASS_REASON_MAX);
+  return false;
+}
+
+/* The access policy for a person's record, in the request's transaction and before the record
+ * is read (DOMAIN.md "Who uses the service"). Returns true when the handler may go on (*decision
+ * says how); otherwise it has replied: 404 for an unknown person, 403 after committing a deny
+ * event (R-AUD-1), or the failure. Records that are not a person's are not subject to it. */
+static bool authorise(struct exchange *x, struct tx *tx, const struct record_type *type,
+                      const char *id, enum access_action action, bool break_glass,
+                      enum access_decision *decision) {
+  *decision = ACCESS_ALLOW;
+  if (!type->person_record) return true;
+  bool exists;
+  struct relationship rel;
+  enum cc_status status = policy_relationship(tx, x->principal.subject, id, &exists, &rel);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  if (!exists) {
+    reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
+    return false;
+  }
+  *decision = policy_decide(x->principal.roles, action, &rel, break_glass);
+  if (*decision != ACCESS_DENY) return true;
+  json_t *details = json_pack("{s:s, s:b}", "access", action == ACCESS_READ ? "read" : "write",
+                              "break_glass_requested", break_glass);
+  struct audit_event event = {.action = "deny", .resource_type = type->resource_type,
+                              .resource_id = id, .service_user_id = id, .outcome = "denied",
+                              .details = details};
+  status = audit_append(tx, &x->actor, &event);
+  json_decref(details);
+  if (status == CC_OK) status = tx_commit(tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  log_event(LOG_WARN, "Security - record access denied",
+            json_pack("{s:s, s:s, s:s}", "request_id", x->request_id, "actor",
+                      x->principal.subject, "route", x->route->path));
+  reply_problem(x, CC_FORBIDDEN,
+                "You have no care relationship that allows this access to the record.");
+  return false;
+}
+
 /* Columns (id, version, json) of a one-row result. */
 struct row {
   const char *id, *version, *json;
@@ -150,16 +208,30 @@ static const char *record_id_or_404(struct exchange *x, const struct record_type
 void record_get(struct exchange *x, const struct record_type *type) {
   const char *id = record_id_or_404(x, type);
   if (!id) return;
+  const char *reason = NULL;
+  if (type->person_record && !break_glass_reason(x, &reason)) return;
   struct tx tx;
   PGresult *res = NULL;
+  json_t *details = NULL;
+  enum access_decision decision = ACCESS_ALLOW;
   enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  if (status == CC_OK && !authorise(x, &tx, type, id, ACCESS_READ, reason != NULL, &decision))
+    goto done;
   if (status == CC_OK) status = tx_exec(&tx, type->select, (const char *const[]){id}, &res);
   if (status == CC_OK && PQntuples(res) == 0) {
     reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
     goto done;
   }
-  /* A person's record is shown only once its read event is committed. */
-  if (status == CC_OK && type->person_record) status = audit(x, &tx, type, "read", id, NULL);
+  /* A person's record is shown only once its read event is committed; a break-glass read
+   * carries its reason (R-AUD-1). */
+  if (status == CC_OK && type->person_record) {
+    if (decision == ACCESS_BREAK_GLASS) {
+      details = json_pack("{s:s}", "reason", reason);
+      status = audit(x, &tx, type, "break_glass", id, details);
+    } else {
+      status = audit(x, &tx, type, "read", id, NULL);
+    }
+  }
   if (status == CC_OK) status = tx_commit(&tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
@@ -168,6 +240,7 @@ void record_get(struct exchange *x, const struct record_type *type) {
   reply_etag(x, PQgetvalue(res, 0, 1));
   reply_json_text(x, 200, PQgetvalue(res, 0, 2));
 done:
+  json_decref(details);
   PQclear(res);
   tx_end(&tx);
 }
@@ -189,7 +262,13 @@ void record_update(struct exchange *x, const struct record_type *type) {
   json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
   char *params[MAX_FIELDS + 1];
   size_t n = 0;
+  enum access_decision decision = ACCESS_ALLOW;
   enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  /* Break-glass never covers a change: asking for it here is refused like any other write. */
+  if (status == CC_OK &&
+      !authorise(x, &tx, type, id, ACCESS_WRITE,
+                 exchange_header(x, BREAK_GLASS_HEADER) != NULL, &decision))
+    goto done;
   if (status == CC_OK) status = tx_exec(&tx, type->lock, (const char *const[]){id}, &res);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);

@@ -25,7 +25,10 @@ struct record_type {
   const char *resource_type;   /* audit resource type, e.g. service_user */
   const char *collection_path; /* for Location, e.g. /service-users */
   const struct field_spec *fields;
-  bool person_record;          /* a person's record: reads are audited, service_user_id = id */
+  /* A person's record: reads are audited (service_user_id = id), and reading or changing one
+   * is decided by the access policy (auth/policy.h) in the request's transaction, refusals being
+   * audited as deny; a list statement must apply POLICY_LIST_CONDITION itself. */
+  bool person_record;
   const struct db_stmt *insert; /* writable fields in table order */
   const struct db_stmt *select; /* $1 id */
   const struct db_stmt *lock;   /* $1 id, FOR UPDATE */

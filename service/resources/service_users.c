@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/policy.h"
+#include "auth/roles.h"
 #include "http/cursor.h"
 #include "resources/record.h"
 #include "resources/resources.h"
@@ -83,7 +85,9 @@ static const struct db_stmt UPDATE = {
     11};
 /* Ordered by (family name, given name, id) compared bytewise, matching service_users_name_idx;
  * the name filter is a prefix (LIKE with the client's wildcards escaped). The cursor is the
- * last row's id, so no name ever travels in a URL. */
+ * last row's id, so no name ever travels in a URL. Only people the caller may read are listed
+ * (auth/policy.h: $5 subject, $6 coordinator or lead professional, $7 manager); break-glass
+ * never applies to lists. */
 static const struct db_stmt LIST = {
     "service_users_list",
     "SELECT id, version, " SU_JSON ", id::text AS cursor_id FROM service_users s"
@@ -94,8 +98,9 @@ static const struct db_stmt LIST = {
     "   AND ($4::uuid IS NULL OR (lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\","
     "        id) > (SELECT lower(a.family_name) COLLATE \"C\", lower(a.given_name) COLLATE \"C\","
     "        a.id FROM service_users a WHERE a.id = $4::uuid))"
-    " ORDER BY lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\", id LIMIT $5",
-    5};
+    "   AND (" POLICY_LIST_CONDITION("$5", "$6", "$7") ")"
+    " ORDER BY lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\", id LIMIT $8",
+    8};
 
 static const struct constraint_problem SERVICE_USER_CONSTRAINTS[] = {
     {"service_users_nhs_number_key", CC_CONFLICT, NULL,
@@ -155,7 +160,15 @@ void service_users_list(struct exchange *x) {
   }
   if (record_cursor(x, 1, after) != CC_OK) return;
   char *pattern = name ? prefix_pattern_new(name) : NULL;
-  const char *params[] = {nhs_number, pattern, team_id, after[0], NULL};
+  unsigned roles = x->principal.roles;
+  const char *params[] = {nhs_number,
+                          pattern,
+                          team_id,
+                          after[0],
+                          x->principal.subject,
+                          roles & (ROLE_COORDINATOR | ROLE_LEAD_PROFESSIONAL) ? "true" : "false",
+                          roles & ROLE_MANAGER ? "true" : "false",
+                          NULL};
   record_list(x, &SERVICE_USER, &LIST, params, limit, 1);
   free(pattern);
   cursor_parts_free(after, 1);

@@ -16,11 +16,13 @@ from carecoord import (
     error_fields,
     etag_of,
     full_service_user_payload,
+    mint_token,
     nhs_number,
     nhs_number_check_digit_ten,
     nhs_number_wrong_check_digit,
     paginate,
     service_user_payload,
+    staff_payload,
     team_payload,
     unique,
     walk_json_strings,
@@ -490,7 +492,15 @@ def test_filter_by_name_prefix_is_case_insensitive(api):
     assert list_ids(api, name=stem + "so") == [a["id"]]
 
 
-def test_filter_by_team_uses_open_episodes_only(api, db):
+def team_manager(api, service, team_id):
+    """A session for a manager whose staff row is in the team: only people in intake and people
+    with an open episode in their own team are listed for a manager (the access policy)."""
+    sub = unique("mgr-")
+    create(api, "/staff", staff_payload(team_id, subject=sub, professional_role="manager"))
+    return service.api(token=mint_token(service.env, sub=sub, roles=("manager",)))
+
+
+def test_filter_by_team_uses_open_episodes_only(api, db, service):
     team = create(api, "/teams", team_payload())
     other_team = create(api, "/teams", team_payload())
     open_here = create(api, "/service-users", service_user_payload())
@@ -503,20 +513,22 @@ def test_filter_by_team_uses_open_episodes_only(api, db):
         (closed_here["id"], team["id"]),
     )
     db.execute("INSERT INTO episodes (service_user_id, team_id) VALUES (%s, %s)", (open_elsewhere["id"], other_team["id"]))
-    assert list_ids(api, team_id=team["id"]) == [open_here["id"]]
-    assert list_ids(api, team_id=other_team["id"]) == [open_elsewhere["id"]]
-    assert list_ids(api, team_id=str(uuid.uuid4())) == []
-    # combined with the name filter
-    assert list_ids(api, team_id=team["id"], name=open_here["family_name"]) == [open_here["id"]]
-    assert list_ids(api, team_id=team["id"], name=closed_here["family_name"]) == []
+    with team_manager(api, service, team["id"]) as here, team_manager(api, service, other_team["id"]) as there:
+        assert list_ids(here, team_id=team["id"]) == [open_here["id"]]
+        assert list_ids(there, team_id=other_team["id"]) == [open_elsewhere["id"]]
+        assert list_ids(here, team_id=str(uuid.uuid4())) == []
+        # combined with the name filter
+        assert list_ids(here, team_id=team["id"], name=open_here["family_name"]) == [open_here["id"]]
+        assert list_ids(here, team_id=team["id"], name=closed_here["family_name"]) == []
 
 
-def test_filter_by_team_lists_person_once_with_two_open_episodes(api, db):
+def test_filter_by_team_lists_person_once_with_two_open_episodes(api, db, service):
     team = create(api, "/teams", team_payload())
     su = create(api, "/service-users", service_user_payload())
     for _ in range(2):
         db.execute("INSERT INTO episodes (service_user_id, team_id) VALUES (%s, %s)", (su["id"], team["id"]))
-    assert list_ids(api, team_id=team["id"]) == [su["id"]]
+    with team_manager(api, service, team["id"]) as manager:
+        assert list_ids(manager, team_id=team["id"]) == [su["id"]]
 
 
 @pytest.mark.parametrize("param,value", [("team_id", "not-a-uuid"), ("team_id", "123")])
