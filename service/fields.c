@@ -75,10 +75,11 @@ static const struct field_spec *find_spec(const struct field_spec *specs, const 
   return NULL;
 }
 
-static bool has_control_chars(const char *text, bool allow_layout) {
+bool text_has_control_chars(const char *text, bool allow_layout) {
   for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
     if (allow_layout && (*s == '\n' || *s == '\r' || *s == '\t')) continue;
     if (*s < 0x20 || *s == 0x7F) return true;
+    if (*s == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F) return true; /* C1: U+0080..U+009F */
   }
   return false;
 }
@@ -116,7 +117,7 @@ static void check_string(const json_t *value, const struct field_spec *spec, con
   default:
     break;
   }
-  if (has_control_chars(text, spec->kind == FIELD_TEXT)) {
+  if (text_has_control_chars(text, spec->kind == FIELD_TEXT)) {
     field_errors_add(errors, ptr, NULL, "must not contain control characters");
     return;
   }

@@ -69,5 +69,7 @@ bool utf8_is_valid(const char *text, size_t len);
 size_t utf8_length(const char *text);
 bool text_is_uuid(const char *text);
 bool text_is_date(const char *text);
+/* C0 and C1 control characters and DEL (valid UTF-8 assumed); allow_layout admits \t \n \r. */
+bool text_has_control_chars(const char *text, bool allow_layout);
 
 #endif

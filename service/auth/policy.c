@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth/roles.h"
+#include "fields.h"
 
 enum access_decision policy_decide(unsigned roles, enum access_action action,
                                    const struct relationship *rel, bool break_glass_requested) {
@@ -17,45 +18,11 @@ enum access_decision policy_decide(unsigned roles, enum access_action action,
   return ACCESS_DENY;
 }
 
-/* Decodes one UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most U+10FFFF).
- * Returns its length, or 0 when invalid. */
-static size_t utf8_decode(const unsigned char *s, unsigned long *cp) {
-  size_t len;
-  unsigned long c, min;
-  if (s[0] < 0x80) {
-    *cp = s[0];
-    return 1;
-  } else if ((s[0] & 0xE0) == 0xC0) {
-    len = 2, c = s[0] & 0x1Fu, min = 0x80;
-  } else if ((s[0] & 0xF0) == 0xE0) {
-    len = 3, c = s[0] & 0x0Fu, min = 0x800;
-  } else if ((s[0] & 0xF8) == 0xF0) {
-    len = 4, c = s[0] & 0x07u, min = 0x10000;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    c = (c << 6) | (s[i] & 0x3Fu);
-  }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-  *cp = c;
-  return len;
-}
-
 bool policy_break_glass_reason_valid(const char *text) {
-  if (!text) return false;
-  const unsigned char *s = (const unsigned char *)text;
-  size_t chars = 0;
-  while (*s) {
-    unsigned long cp;
-    size_t len = utf8_decode(s, &cp);
-    if (!len) return false;
-    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return false;
-    s += len;
-    if (++chars > BREAK_GLASS_REASON_MAX) return false;
-  }
-  return chars >= BREAK_GLASS_REASON_MIN;
+  if (!text || !utf8_is_valid(text, strlen(text)) || text_has_control_chars(text, false))
+    return false;
+  size_t chars = utf8_length(text);
+  return chars >= BREAK_GLASS_REASON_MIN && chars <= BREAK_GLASS_REASON_MAX;
 }
 
 /* One statement: does the person exist, and what ties the caller (an active staff member found
