@@ -309,7 +309,7 @@ def test_removed_link_and_broken_link_are_reported_R_AUD_2(api, db):
             (f"INSERT INTO audit_chain SELECT * FROM {saved_link}"
              " WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.seq = (SELECT seq FROM "
              f"{saved_link}))", ()),
-            (f"UPDATE audit_chain SET prev_hash = %s WHERE seq = %s", (following["prev_hash"], following["seq"])),
+            ("UPDATE audit_chain SET prev_hash = %s WHERE seq = %s", (following["prev_hash"], following["seq"])),
         )
         db.execute(f"DROP TABLE {saved_event}, {saved_link}")
     assert verify(api)["valid"] is True
@@ -469,22 +469,8 @@ def test_access_log_needs_the_manager_role(service, person_history):
 
 
 def test_sealer_resumes_after_database_restart_R_AUD_2(service_factory, private_cluster, test_env):
-    from carecoord import run_binary
-
     cluster = private_cluster
-    cluster.init()
-    cluster.start()
-    cluster.create_carecoord_database("carecoord")
-    done = run_binary(
-        test_env,
-        ["migrate"],
-        {
-            "CARECOORD_MIGRATION_DATABASE_URL": cluster.url("carecoord_owner", "carecoord"),
-            "CARECOORD_APP_ROLE": "carecoord_app",
-        },
-    )
-    assert done.returncode == 0, done.stderr
-    svc = service_factory.start(database_url=cluster.url("carecoord_app", "carecoord"))
+    svc = service_factory.start(database_url=cluster.start_migrated())
     with svc.api() as api:
         create(api, "/teams", team_payload())
         assert wait_sealed(api)["checked"] == 1

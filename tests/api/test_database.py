@@ -147,21 +147,10 @@ def test_readyz_503_while_database_is_down_and_recovers_without_restart(
     service_factory, private_cluster, test_env
 ):
     cluster = private_cluster
-    cluster.init()
-    cluster.start()
-    cluster.create_carecoord_database("carecoord")
-    done = run_binary(
-        test_env,
-        ["migrate"],
-        {
-            "CARECOORD_MIGRATION_DATABASE_URL": cluster.url("carecoord_owner", "carecoord"),
-            "CARECOORD_APP_ROLE": "carecoord_app",
-        },
-    )
-    assert done.returncode == 0, done.stderr
+    database_url = cluster.start_migrated()
     pool_wait_ms = 500
     svc = service_factory.start(
-        database_url=cluster.url("carecoord_app", "carecoord"),
+        database_url=database_url,
         env={"CARECOORD_DB_POOL_WAIT_MS": str(pool_wait_ms), "CARECOORD_DB_POOL_SIZE": "2"},
     )
     with svc.api() as api:

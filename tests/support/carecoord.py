@@ -864,6 +864,23 @@ class PrivateCluster:
         finally:
             conn.close()
 
+    def start_migrated(self, dbname="carecoord"):
+        """Initialise and start the cluster, create the roles and database, and migrate it with
+        the binary under test. Returns the app role's URL for a service."""
+        self.init()
+        self.start()
+        self.create_carecoord_database(dbname)
+        done = run_binary(
+            self.env,
+            ["migrate"],
+            {
+                "CARECOORD_MIGRATION_DATABASE_URL": self.url("carecoord_owner", dbname),
+                "CARECOORD_APP_ROLE": "carecoord_app",
+            },
+        )
+        assert done.returncode == 0, done.stderr
+        return self.url("carecoord_app", dbname)
+
     def destroy(self):
         try:
             if os.path.isdir(self.cluster_dir) and self.running():
