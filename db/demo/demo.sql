@@ -114,4 +114,53 @@ INSERT INTO episodes (id, service_user_id, team_id, status, opened_at, closed_at
    'a0000000-0000-4000-8000-000000000004', 'open', '2025-07-08 13:45:00+01', NULL)
 ON CONFLICT DO NOTHING;
 
+-- Referrals in every state (R-REF-1..4). Response due times follow the policy defaults
+-- (emergency 4 h, urgent 72 h, routine 28 days after receipt, in UTC). The accepted referral is
+-- the one that opened Aisha Begum's episode with North CMHT.
+INSERT INTO referrals (id, service_user_id, source_type, source_org, referrer_name,
+                       referrer_contact, reason, presenting_needs, known_risks, urgency,
+                       received_at, response_due_at, status, triaged_urgency, responding_team_id,
+                       local_team_reason, decision_reason, redirected_to, decided_at, episode_id,
+                       created_by) VALUES
+  ('e0000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000011', 'gp', NULL,
+   'Dr Helen Shaw', 'Riverside Surgery, 01632 960123',
+   'Low mood and withdrawal from college over three months.', 'Sleep disturbance; poor appetite.',
+   NULL, 'routine', '2025-11-03 10:00:00+00', '2025-12-01 10:00:00+00', 'received', NULL, NULL,
+   NULL, NULL, NULL, NULL, NULL, 'staff-okafor'),
+  ('e0000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000005', 'carer', NULL,
+   'Jo Taylor (parent)', '07700 900456',
+   'Increasingly distressed and not leaving the house; parent worried about self-harm.', NULL,
+   'Recent self-harm disclosed to parent.', 'urgent', '2025-11-10 16:30:00+00',
+   '2025-11-13 16:30:00+00', 'triaged', 'urgent', 'a0000000-0000-4000-8000-000000000002', NULL,
+   NULL, NULL, NULL, NULL, 'staff-okafor'),
+  ('e0000000-0000-4000-8000-000000000003', 'c0000000-0000-4000-8000-000000000001', 'gp', NULL,
+   'Dr Imran Qureshi', 'Moorside Medical Practice, 01632 960001',
+   'Recurrent depressive episode; not responding to primary care treatment.', NULL, NULL,
+   'routine', '2025-02-17 09:00:00+00', '2025-03-17 09:00:00+00', 'accepted', 'routine',
+   'a0000000-0000-4000-8000-000000000001', NULL, NULL, NULL, '2025-03-03 10:15:00+00',
+   'd0000000-0000-4000-8000-000000000001', 'staff-okafor'),
+  ('e0000000-0000-4000-8000-000000000004', 'c0000000-0000-4000-8000-000000000008',
+   'adult_social_care', 'ASC-NORTH', 'Adult Social Care duty desk', 'asc-duty@example.invalid',
+   'Request for mental health assessment alongside a Care Act assessment.', NULL, NULL,
+   'routine', '2025-10-01 11:00:00+00', '2025-10-29 11:00:00+00', 'declined', 'routine',
+   'a0000000-0000-4000-8000-000000000001', NULL,
+   'No secondary mental health need identified at screening; GP to continue support.', NULL,
+   '2025-10-08 15:00:00+00', NULL, 'staff-murphy'),
+  ('e0000000-0000-4000-8000-000000000005', 'c0000000-0000-4000-8000-000000000010', 'self', NULL,
+   'Precious Mensah', '07700 900789', 'Anxiety affecting work; asking for talking therapy.', NULL,
+   NULL, 'routine', '2025-09-15 08:45:00+00', '2025-10-13 08:45:00+00', 'redirected', 'routine',
+   'a0000000-0000-4000-8000-000000000001', NULL,
+   'Needs are best met by primary care psychological therapies.', 'NHS Talking Therapies',
+   '2025-09-22 12:00:00+00', NULL, 'staff-okafor'),
+  ('e0000000-0000-4000-8000-000000000006', 'c0000000-0000-4000-8000-000000000011', 'police', NULL,
+   'PC 4471 Morgan', 'Northfield custody suite', 'Found in distress on a bridge; taken home.',
+   NULL, 'Possible risk to self.', 'emergency', '2025-10-20 01:10:00+00',
+   '2025-10-20 05:10:00+00', 'withdrawn', NULL, NULL, NULL,
+   'Referrer withdrew: seen by the GP the same morning.', NULL, '2025-10-20 04:00:00+00', NULL,
+   'staff-okafor')
+ON CONFLICT DO NOTHING;
+
+UPDATE episodes SET referral_id = 'e0000000-0000-4000-8000-000000000003'
+ WHERE id = 'd0000000-0000-4000-8000-000000000001' AND referral_id IS NULL;
+
 COMMIT;
