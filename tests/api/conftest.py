@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from carecoord import (  # noqa: E402,F401  (fixtures are found by name)
     api,
+    app_conn,
     database,
     db,
     private_cluster,

@@ -59,12 +59,9 @@ def wait_sealed(api):
     )
 
 
-@pytest.fixture
-def app_conn(database):
-    conn = psycopg2.connect(database.app_url, connect_timeout=10)
-    conn.autocommit = True
-    yield conn
-    conn.close()
+def assert_broken_at(body, link, reason):
+    assert body["valid"] is False, body
+    assert body["first_broken"] == {"event_id": link["event_id"], "seq": link["seq"], "reason": reason}
 
 
 def tamper(db, *statements):
@@ -237,12 +234,7 @@ def test_modified_event_is_reported_at_exactly_that_event_R_AUD_2(api, db):
         conn.close()
     try:
         body = verify(api)
-        assert body["valid"] is False
-        assert body["first_broken"] == {
-            "event_id": link["event_id"],
-            "seq": link["seq"],
-            "reason": "content_mismatch",
-        }
+        assert_broken_at(body, link, "content_mismatch")
         assert body["checked"] == db.count("audit_chain")
     finally:
         tamper(db, ("UPDATE audit_events SET actor = %s WHERE id = %s", (original, link["event_id"])))
@@ -258,8 +250,7 @@ def test_deleted_event_is_reported_R_AUD_2(api, db):
     try:
         tamper(db, ("DELETE FROM audit_events WHERE id = %s", (link["event_id"],)))
         body = verify(api)
-        assert body["valid"] is False
-        assert body["first_broken"] == {"event_id": link["event_id"], "seq": link["seq"], "reason": "event_missing"}
+        assert_broken_at(body, link, "event_missing")
     finally:
         tamper(db, (f"INSERT INTO audit_events OVERRIDING SYSTEM VALUE SELECT * FROM {saved}", ()))
         db.execute(f"DROP TABLE {saved}")
@@ -279,12 +270,7 @@ def test_removed_link_and_broken_link_are_reported_R_AUD_2(api, db):
         # a link whose prev_hash no longer names its predecessor
         tamper(db, ("UPDATE audit_chain SET prev_hash = repeat('0', 64) WHERE seq = %s", (following["seq"],)))
         body = verify(api)
-        assert body["valid"] is False
-        assert body["first_broken"] == {
-            "event_id": following["event_id"],
-            "seq": following["seq"],
-            "reason": "broken_link",
-        }
+        assert_broken_at(body, following, "broken_link")
         tamper(db, ("UPDATE audit_chain SET prev_hash = %s WHERE seq = %s", (following["prev_hash"], following["seq"])))
         assert verify(api)["valid"] is True
         # an event and its link both removed: the gap shows at the next link
@@ -294,12 +280,7 @@ def test_removed_link_and_broken_link_are_reported_R_AUD_2(api, db):
             ("DELETE FROM audit_events WHERE id = %s", (link["event_id"],)),
         )
         body = verify(api)
-        assert body["valid"] is False
-        assert body["first_broken"] == {
-            "event_id": following["event_id"],
-            "seq": following["seq"],
-            "reason": "sequence_gap",
-        }
+        assert_broken_at(body, following, "sequence_gap")
     finally:
         tamper(
             db,

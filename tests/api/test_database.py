@@ -261,14 +261,6 @@ def test_sigterm_when_idle_exits_0(service_factory):
 # -- role privileges -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app_conn(database):
-    conn = psycopg2.connect(database.app_url, connect_timeout=10)
-    conn.autocommit = True
-    yield conn
-    conn.close()
-
-
 @pytest.mark.parametrize(
     "sql",
     [

@@ -1258,3 +1258,12 @@ def log_lines(text):
         if isinstance(value, dict):
             out.append(value)
     return out
+
+
+@pytest.fixture
+def app_conn(database):
+    """A connection as the application role, to prove what its privileges refuse."""
+    conn = psycopg2.connect(database.app_url, connect_timeout=10)
+    conn.autocommit = True
+    yield conn
+    conn.close()
