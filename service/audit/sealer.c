@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "audit/chain.h"
+#include "db/db.h"
 #include "log.h"
 
 /* pg_try_advisory_xact_lock key shared by every replica's sealer ("carecoord" + 1), so that
@@ -59,11 +60,7 @@ static const char INSERT_LINKS_SQL[] =
     " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
 
 static bool connect_db(struct sealer *s) {
-  static const char *const KEYS[] = {"dbname", "connect_timeout", "application_name", "options",
-                                     NULL};
-  const char *values[] = {s->conninfo, "3", "carecoord-sealer",
-                          "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000", NULL};
-  s->pg = PQconnectdbParams(KEYS, values, 1);
+  s->pg = db_connect(s->conninfo, "carecoord-sealer");
   if (PQstatus(s->pg) == CONNECTION_OK) {
     if (s->outage_logged) log_message(LOG_INFO, "audit sealer reconnected to the database");
     s->outage_logged = false;

@@ -25,6 +25,10 @@ struct db_pool_stats {
   int size, in_use, waiting;
 };
 
+/* A new session with the service's settings (UTC, bounded idle transactions, a connect timeout),
+ * named application_name in pg_stat_activity. Check PQstatus; the caller PQfinish()es. */
+PGconn *db_connect(const char *conninfo, const char *application_name);
+
 enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, struct db_pool **out);
 void db_pool_free(struct db_pool *pool);
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);

@@ -76,15 +76,19 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out) {
   pthread_mutex_unlock(&pool->mutex);
 }
 
-static bool conn_open(struct db_pool *pool, struct db_conn *c) {
+PGconn *db_connect(const char *conninfo, const char *application_name) {
   /* Sessions run in UTC so timestamps serialise unambiguously; an abandoned transaction cannot
    * hold locks for long. Later keywords override the same ones in the configured URL. */
   static const char *const KEYS[] = {"dbname", "connect_timeout", "application_name", "options",
                                      NULL};
-  const char *values[] = {pool->conninfo, "3", "carecoord",
+  const char *values[] = {conninfo, "3", application_name,
                           "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000", NULL};
+  return PQconnectdbParams(KEYS, values, 1);
+}
+
+static bool conn_open(struct db_pool *pool, struct db_conn *c) {
   conn_close(c);
-  c->pg = PQconnectdbParams(KEYS, values, 1);
+  c->pg = db_connect(pool->conninfo, "carecoord");
   if (PQstatus(c->pg) != CONNECTION_OK) {
     log_message(LOG_WARN, "database connection failed");
     conn_close(c);
