@@ -5,11 +5,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/policy.h"
+#include "resources/access.h"
 #include "http/cursor.h"
 #include "http/idempotency.h"
 #include "http/router.h"
-#include "log.h"
 #include "rules/clocks.h"
 
 #define MAX_FIELDS 32
@@ -84,60 +83,15 @@ static enum cc_status audit(struct exchange *x, struct tx *tx, const struct reco
   return audit_append(tx, &x->actor, &event);
 }
 
-#define BREAK_GLASS_HEADER "X-Break-Glass-Reason"
-
-/* The break-glass reason of a read, NULL when none was given. Replies 400 and returns false when
- * the header is malformed. */
-static bool break_glass_reason(struct exchange *x, const char **reason) {
-  *reason = exchange_header(x, BREAK_GLASS_HEADER);
-  if (!*reason || policy_break_glass_reason_valid(*reason)) return true;
-  reply_problem(x, CC_BAD_REQUEST,
-                BREAK_GLASS_HEADER " must be %d to %d characters of text without control "
-                "characters.",
-                BREAK_GLASS_REASON_MIN, BREAK_GLASS_REASON_MAX);
-  return false;
-}
-
 /* The access policy for a person's record, in the request's transaction and before the record
- * is read (DOMAIN.md "Who uses the service"). Returns true when the handler may go on (*decision
- * says how); otherwise it has replied: 404 for an unknown person, 403 after committing a deny
- * event (R-AUD-1), or the failure. Records that are not a person's are not subject to it. */
+ * is read (resources/access.h). Records that are not a person's are not subject to it. */
 static bool authorise(struct exchange *x, struct tx *tx, const struct record_type *type,
                       const char *id, enum access_action action, bool break_glass,
                       enum access_decision *decision) {
   *decision = ACCESS_ALLOW;
   if (!type->person_record) return true;
-  bool exists;
-  struct relationship rel;
-  enum cc_status status = policy_relationship(tx, x->principal.subject, id, &exists, &rel);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    return false;
-  }
-  if (!exists) {
-    reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
-    return false;
-  }
-  *decision = policy_decide(x->principal.roles, action, &rel, break_glass);
-  if (*decision != ACCESS_DENY) return true;
-  json_t *details = json_pack("{s:s, s:b}", "access", action == ACCESS_READ ? "read" : "write",
-                              "break_glass_requested", break_glass);
-  struct audit_event event = {.action = "deny", .resource_type = type->resource_type,
-                              .resource_id = id, .service_user_id = id, .outcome = "denied",
-                              .details = details};
-  status = audit_append(tx, &x->actor, &event);
-  json_decref(details);
-  if (status == CC_OK) status = tx_commit(tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    return false;
-  }
-  log_event(LOG_WARN, "Security - record access denied",
-            json_pack("{s:s, s:s, s:s}", "request_id", x->request_id, "actor",
-                      x->principal.subject, "route", x->route->path));
-  reply_problem(x, CC_FORBIDDEN,
-                "You have no care relationship that allows this access to the record.");
-  return false;
+  struct access_target target = {type->resource_type, id, id};
+  return access_person(x, tx, &target, action, break_glass, decision);
 }
 
 /* Columns (id, version, json) of a one-row result. */
@@ -209,10 +163,9 @@ void record_get(struct exchange *x, const struct record_type *type) {
   const char *id = record_id_or_404(x, type);
   if (!id) return;
   const char *reason = NULL;
-  if (type->person_record && !break_glass_reason(x, &reason)) return;
+  if (type->person_record && !access_break_glass_reason(x, &reason)) return;
   struct tx tx;
   PGresult *res = NULL;
-  json_t *details = NULL;
   enum access_decision decision = ACCESS_ALLOW;
   enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
   if (status == CC_OK && !authorise(x, &tx, type, id, ACCESS_READ, reason != NULL, &decision))
@@ -225,12 +178,8 @@ void record_get(struct exchange *x, const struct record_type *type) {
   /* A person's record is shown only once its read event is committed; a break-glass read
    * carries its reason (R-AUD-1). */
   if (status == CC_OK && type->person_record) {
-    if (decision == ACCESS_BREAK_GLASS) {
-      details = json_pack("{s:s}", "reason", reason);
-      status = audit(x, &tx, type, "break_glass", id, details);
-    } else {
-      status = audit(x, &tx, type, "read", id, NULL);
-    }
+    struct access_target target = {type->resource_type, id, id};
+    status = access_audit_read(x, &tx, &target, decision, reason);
   }
   if (status == CC_OK) status = tx_commit(&tx);
   if (status != CC_OK) {
@@ -240,7 +189,6 @@ void record_get(struct exchange *x, const struct record_type *type) {
   reply_etag(x, PQgetvalue(res, 0, 1));
   reply_json_text(x, 200, PQgetvalue(res, 0, 2));
 done:
-  json_decref(details);
   PQclear(res);
   tx_end(&tx);
 }
@@ -266,8 +214,7 @@ void record_update(struct exchange *x, const struct record_type *type) {
   enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
   /* Break-glass never covers a change: asking for it here is refused like any other write. */
   if (status == CC_OK &&
-      !authorise(x, &tx, type, id, ACCESS_WRITE,
-                 exchange_header(x, BREAK_GLASS_HEADER) != NULL, &decision))
+      !authorise(x, &tx, type, id, ACCESS_WRITE, access_break_glass_requested(x), &decision))
     goto done;
   if (status == CC_OK) status = tx_exec(&tx, type->lock, (const char *const[]){id}, &res);
   if (status != CC_OK) {
