@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/clocks.h"
+
 bool utf8_is_valid(const char *text, size_t len) {
   const unsigned char *s = (const unsigned char *)text;
   size_t i = 0;
@@ -99,6 +101,13 @@ static void check_string(const json_t *value, const struct field_spec *spec, con
   case FIELD_DATE:
     if (!text_is_date(text)) field_errors_add(errors, ptr, NULL, "must be a date YYYY-MM-DD");
     return;
+  case FIELD_DATETIME: {
+    time_t ignored;
+    if (!timestamp_parse(text, &ignored))
+      field_errors_add(errors, ptr, NULL,
+                       "must be an RFC 3339 date-time such as 2026-01-31T09:30:00Z");
+    return;
+  }
   case FIELD_UUID:
     if (!text_is_uuid(text)) field_errors_add(errors, ptr, NULL, "must be a UUID");
     return;

@@ -14,7 +14,8 @@ enum field_kind {
   FIELD_STRING,
   FIELD_TEXT, /* free text: may span lines; the audit trail records its name, never its value */
   FIELD_BOOL,
-  FIELD_DATE, /* YYYY-MM-DD */
+  FIELD_DATE,     /* YYYY-MM-DD */
+  FIELD_DATETIME, /* RFC 3339 date-time with an offset */
   FIELD_UUID,
   FIELD_ENUM,
   FIELD_OBJECT,

@@ -18,6 +18,16 @@ enum access_decision policy_decide(unsigned roles, enum access_action action,
   return ACCESS_DENY;
 }
 
+enum access_decision policy_decide_referral(unsigned roles, enum access_action action,
+                                            const struct referral_relationship *rel,
+                                            bool break_glass_requested) {
+  if (roles & ROLE_PARTNER) return rel->is_partner_org ? ACCESS_ALLOW : ACCESS_DENY;
+  if ((roles & ROLES_CLINICAL) && rel->is_creator) return ACCESS_ALLOW;
+  if ((roles & ROLE_MANAGER) && (rel->awaiting_screening || rel->manages_responding_team))
+    return ACCESS_ALLOW;
+  return policy_decide(roles, action, &rel->person, break_glass_requested);
+}
+
 bool policy_break_glass_reason_valid(const char *text) {
   if (!text || !utf8_is_valid(text, strlen(text)) || text_has_control_chars(text, false))
     return false;

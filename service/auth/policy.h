@@ -29,6 +29,25 @@ struct relationship {
 enum access_decision policy_decide(unsigned roles, enum access_action action,
                                    const struct relationship *rel, bool break_glass_requested);
 
+/* A referral is about a person but travels before any care relationship exists, so more people
+ * may see it than the person's record (README "Referrals"):
+ *   partner: only the referrals its organisation sent (and only the partner view of them); a
+ *     caller with the partner role is always treated as a partner;
+ *   whoever created it (the referrer) may read it and withdraw it;
+ *   manager: any referral still waiting to be screened (received), and those routed to their team;
+ *   otherwise the person's relationship decides as for their record (policy_decide). */
+struct referral_relationship {
+  bool is_partner_org;           /* caller is a partner of the organisation that sent it */
+  bool is_creator;               /* created_by is the caller's subject */
+  bool awaiting_screening;       /* status received */
+  bool manages_responding_team;  /* the caller's team is the responding team */
+  struct relationship person;    /* with the person it is about */
+};
+
+enum access_decision policy_decide_referral(unsigned roles, enum access_action action,
+                                            const struct referral_relationship *rel,
+                                            bool break_glass_requested);
+
 /* Looks up the relationship of the caller (token subject; an active staff row with that subject)
  * with the person, in the caller's transaction. No staff row: only in_intake can be true.
  * *exists says whether the person exists at all (when false, rel is all false). */

@@ -14,6 +14,9 @@ static const char *const SERVICE_USER_QUERY[] = {"nhs_number", "name", "team_id"
                                                  "cursor", NULL};
 static const char *const AUDIT_QUERY[] = {"service_user_id", "actor", "action", "resource_type",
                                           "from", "to", "break_glass", "limit", "cursor", NULL};
+static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "overdue",
+                                             "service_user_id", "source_type", "limit", "cursor",
+                                             NULL};
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 
 const struct route ROUTES[] = {
@@ -37,6 +40,13 @@ const struct route ROUTES[] = {
     {"PATCH", "/service-users/{id}", service_users_update, CLINICAL, PATCH_BODY | PERSON, NULL},
     {"GET", "/service-users/{id}/access-log", service_users_access_log, ROLE_MANAGER, 0,
      PAGE_QUERY},
+
+    {"GET", "/referrals", referrals_list, CLINICAL | ROLE_PARTNER, PERSON, REFERRAL_QUERY},
+    {"POST", "/referrals", referrals_create, CLINICAL | ROLE_PARTNER, BODY | PERSON, NULL},
+    {"GET", "/referrals/{id}", referrals_get, CLINICAL | ROLE_PARTNER, PERSON, NULL},
+    {"POST", "/referrals/{id}/triage", referrals_triage, ROLE_MANAGER, BODY | PERSON, NULL},
+    {"POST", "/referrals/{id}/decision", referrals_decide, CLINICAL | ROLE_PARTNER,
+     BODY | PERSON, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

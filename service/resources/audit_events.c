@@ -12,6 +12,7 @@
 #include "http/cursor.h"
 #include "resources/record.h"
 #include "resources/resources.h"
+#include "rules/clocks.h"
 
 static const char *const ACTIONS[] = {"create", "read", "update", "delete", "deny",
                                       "break_glass", "export", NULL};
@@ -48,7 +49,9 @@ static const struct db_stmt ACCESS_LOG_LIST = {
     " FROM audit_events e"
     " WHERE (e.service_user_id = $1::uuid"
     "        OR (e.resource_type = 'service_user' AND e.service_user_id IS NULL"
-    "            AND e.details -> 'ids' @> jsonb_build_array($1::text)))"
+    "            AND e.details -> 'ids' @> jsonb_build_array($1::text))"
+    "        OR (e.service_user_id IS NULL"
+    "            AND e.details -> 'service_user_ids' @> jsonb_build_array($1::text)))"
     "   AND ($2::bigint IS NULL OR e.id < $2::bigint)"
     " ORDER BY e.id DESC LIMIT $3",
     3};
@@ -97,45 +100,10 @@ static enum cc_status event_cursor(struct exchange *x, char **after) {
   return CC_OK;
 }
 
-static bool digits(const char *p, int n) {
-  for (int i = 0; i < n; i++)
-    if (!isdigit((unsigned char)p[i])) return false;
-  return true;
-}
-
-static int number(const char *p, int n) {
-  int v = 0;
-  for (int i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
-  return v;
-}
-
-/* An RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), each field in range. */
-static bool is_rfc3339(const char *t) {
-  static const int DAYS[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  size_t len = strlen(t);
-  if (len < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) || t[7] != '-' ||
-      !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't') || !digits(t + 11, 2) ||
-      t[13] != ':' || !digits(t + 14, 2) || t[16] != ':' || !digits(t + 17, 2))
-    return false;
-  int year = number(t, 4), month = number(t + 5, 2), day = number(t + 8, 2);
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > DAYS[month - 1]) return false;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  if (month == 2 && day == 29 && !leap) return false;
-  if (number(t + 11, 2) > 23 || number(t + 14, 2) > 59 || number(t + 17, 2) > 60) return false;
-  const char *p = t + 19;
-  if (*p == '.') {
-    size_t frac = strspn(p + 1, "0123456789");
-    if (frac < 1 || frac > 9) return false;
-    p += 1 + frac;
-  }
-  if ((*p == 'Z' || *p == 'z') && p[1] == '\0') return true;
-  return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
-         p[6] == '\0' && number(p + 1, 2) <= 23 && number(p + 4, 2) <= 59;
-}
-
 static enum cc_status query_timestamp(struct exchange *x, const char *name, const char **out) {
   *out = exchange_query(x, name);
-  if (!*out || is_rfc3339(*out)) return CC_OK;
+  time_t ignored;
+  if (!*out || timestamp_parse(*out, &ignored)) return CC_OK;
   *out = NULL;
   reply_problem(x, CC_BAD_REQUEST,
                 "%s must be an RFC 3339 date-time such as 2026-01-31T09:30:00Z.", name);

@@ -363,9 +363,15 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
   else
     snprintf(body + len, cap - len, "],\"next_cursor\":null}");
 
-  if (type->person_record) {
-    /* One read event per list, naming every person shown. */
+  if (type->person_record || type->about_person) {
+    /* One read event per list, naming every record and person shown. */
     details = json_pack("{s:O}", "ids", ids);
+    if (type->about_person) {
+      json_t *people = json_array();
+      for (int r = 0; r < shown; r++)
+        json_array_append_new(people, json_string(PQgetvalue(res, r, 3 + (int)cursor_parts)));
+      json_object_set_new(details, "service_user_ids", people);
+    }
     struct audit_event event = {.action = "read", .resource_type = type->resource_type,
                                 .outcome = "success", .details = details};
     status = audit_append(&tx, &x->actor, &event);

@@ -29,6 +29,9 @@ struct record_type {
    * is decided by the access policy (auth/policy.h) in the request's transaction, refusals being
    * audited as deny; a list statement must apply POLICY_LIST_CONDITION itself. */
   bool person_record;
+  /* A record about a person (a referral, an episode): each list row carries, after its cursor
+   * columns, the id of the person it is about, and a list's read event names them too. */
+  bool about_person;
   const struct db_stmt *insert; /* writable fields in table order */
   const struct db_stmt *select; /* $1 id */
   const struct db_stmt *lock;   /* $1 id, FOR UPDATE */

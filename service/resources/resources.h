@@ -27,6 +27,13 @@ void service_users_create(struct exchange *x);
 void service_users_get(struct exchange *x);
 void service_users_update(struct exchange *x);
 
+/* resources/referrals.c */
+void referrals_list(struct exchange *x);
+void referrals_create(struct exchange *x);
+void referrals_get(struct exchange *x);
+void referrals_triage(struct exchange *x);
+void referrals_decide(struct exchange *x);
+
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

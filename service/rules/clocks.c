@@ -42,3 +42,57 @@ void uk_local_date(time_t t, char out[11]) {
   memcpy(out, buf, 10);
   out[10] = '\0';
 }
+
+static bool digits(const char *p, int n) {
+  for (int i = 0; i < n; i++)
+    if (p[i] < '0' || p[i] > '9') return false;
+  return true;
+}
+
+static int number(const char *p, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
+  return v;
+}
+
+bool timestamp_parse(const char *t, time_t *out) {
+  size_t len = strlen(t);
+  if (len < 20 || !digits(t, 4) || t[4] != '-' || !digits(t + 5, 2) || t[7] != '-' ||
+      !digits(t + 8, 2) || (t[10] != 'T' && t[10] != 't') || !digits(t + 11, 2) ||
+      t[13] != ':' || !digits(t + 14, 2) || t[16] != ':' || !digits(t + 17, 2))
+    return false;
+  int year = number(t, 4), month = number(t + 5, 2), day = number(t + 8, 2);
+  int hour = number(t + 11, 2), minute = number(t + 14, 2), second = number(t + 17, 2);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+      hour > 23 || minute > 59 || second > 60)
+    return false;
+  const char *p = t + 19;
+  if (*p == '.') {
+    size_t frac = strspn(p + 1, "0123456789");
+    if (frac < 1 || frac > 9) return false;
+    p += 1 + frac;
+  }
+  long offset = 0;
+  if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+    offset = 0;
+  } else if ((*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
+             p[6] == '\0' && number(p + 1, 2) <= 23 && number(p + 4, 2) <= 59) {
+    offset = (number(p + 1, 2) * 60L + number(p + 4, 2)) * 60L * (*p == '-' ? -1 : 1);
+  } else {
+    return false;
+  }
+  /* A leap second counts as the second after it: time_t has none. */
+  *out = (time_t)(days_from_civil(year, month, day) * 86400L + hour * 3600L + minute * 60L +
+                  second - offset);
+  return true;
+}
+
+void timestamp_format(time_t t, char out[TIMESTAMP_TEXT_LEN]) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  memcpy(out, buf, TIMESTAMP_TEXT_LEN - 1);
+  out[TIMESTAMP_TEXT_LEN - 1] = '\0';
+}

@@ -14,4 +14,11 @@ bool uk_is_summer_time(time_t t);
 /* The Europe/London calendar date at UTC instant t, as YYYY-MM-DD. */
 void uk_local_date(time_t t, char out[11]);
 
+/* An RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)), every field in range,
+ * as UTC seconds since the epoch (the fraction is dropped). False when text is not one. */
+bool timestamp_parse(const char *text, time_t *out);
+/* t as an RFC 3339 UTC date-time, YYYY-MM-DDTHH:MM:SSZ. */
+#define TIMESTAMP_TEXT_LEN 21
+void timestamp_format(time_t t, char out[TIMESTAMP_TEXT_LEN]);
+
 #endif

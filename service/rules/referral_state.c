@@ -53,6 +53,26 @@ bool referral_decision_needs_reason(enum referral_status to) {
   return to == REFERRAL_DECLINED || to == REFERRAL_REDIRECTED;
 }
 
+bool referral_decision_parse(const char *decision, enum referral_status *to) {
+  static const struct {
+    const char *verb;
+    enum referral_status to;
+  } VERBS[] = {{"accept", REFERRAL_ACCEPTED},
+               {"decline", REFERRAL_DECLINED},
+               {"redirect", REFERRAL_REDIRECTED},
+               {"withdraw", REFERRAL_WITHDRAWN}};
+  for (size_t i = 0; decision && i < sizeof VERBS / sizeof VERBS[0]; i++)
+    if (strcmp(decision, VERBS[i].verb) == 0) {
+      *to = VERBS[i].to;
+      return true;
+    }
+  return false;
+}
+
+bool referral_local_team_needs_reason(enum referral_urgency urgency, bool team_is_crisis) {
+  return (urgency == URGENCY_EMERGENCY || urgency == URGENCY_URGENT) && !team_is_crisis;
+}
+
 time_t referral_response_due(enum referral_urgency urgency, time_t received_at,
                              const struct policy *policy) {
   if (!policy) return (time_t)-1;

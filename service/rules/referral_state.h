@@ -41,6 +41,13 @@ bool referral_status_is_decided(enum referral_status status);
 /* R-REF-2: a decline or a redirect needs a reason. */
 bool referral_decision_needs_reason(enum referral_status to);
 
+/* The state a decision verb leads to: accept, decline, redirect, withdraw. False when unknown. */
+bool referral_decision_parse(const char *decision, enum referral_status *to);
+
+/* R-REF-3: an urgent or emergency referral goes to a crisis / home treatment team; routing it to
+ * any other team needs the triager's recorded reason. */
+bool referral_local_team_needs_reason(enum referral_urgency urgency, bool team_is_crisis);
+
 /* R-REF-1: when a response is due for a referral of this urgency received at received_at (UTC
  * seconds); (time_t)-1 for an unknown urgency or a missing policy. */
 time_t referral_response_due(enum referral_urgency urgency, time_t received_at,

@@ -44,10 +44,44 @@ static void test_london_date_crosses_midnight_in_summer(void) {
   CHECK_STR(date, "2026-04-01");
 }
 
+static void test_timestamp_parse_applies_the_offset(void) {
+  time_t t;
+  CHECK(timestamp_parse("2025-11-03T10:00:00Z", &t) && t == utc(2025, 11, 3, 10, 0));
+  CHECK(timestamp_parse("2025-07-01T10:00:00+01:00", &t) && t == utc(2025, 7, 1, 9, 0));
+  CHECK(timestamp_parse("2025-07-01T10:00:00-05:30", &t) && t == utc(2025, 7, 1, 15, 30));
+  CHECK(timestamp_parse("2025-07-01t10:00:00.123456z", &t) && t == utc(2025, 7, 1, 10, 0));
+  CHECK(timestamp_parse("2024-02-29T00:00:00Z", &t) && t == utc(2024, 2, 29, 0, 0));
+}
+
+static void test_timestamp_parse_refuses_what_is_not_rfc3339(void) {
+  time_t t;
+  const char *bad[] = {"", "2025-11-03", "2025-11-03 10:00:00Z", "2025-11-03T10:00:00",
+                       "2025-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2025-04-31T00:00:00Z",
+                       "2025-01-01T24:00:00Z", "2025-01-01T00:60:00Z", "2025-01-01T00:00:00.Z",
+                       "2025-01-01T00:00:00+0100", "2025-01-01T00:00:00+24:00",
+                       "2025-01-01T00:00:00Zjunk", "0000-01-01T00:00:00Z", NULL};
+  for (const char **b = bad; *b; b++) {
+    bool parsed = timestamp_parse(*b, &t);
+    if (parsed) fprintf(stderr, "accepted %s\n", *b);
+    CHECK(!parsed);
+  }
+}
+
+static void test_timestamp_format_is_utc_with_z(void) {
+  char text[TIMESTAMP_TEXT_LEN];
+  timestamp_format(utc(2025, 3, 30, 1, 5), text);
+  CHECK_STR(text, "2025-03-30T01:05:00Z");
+  time_t back;
+  CHECK(timestamp_parse(text, &back) && back == utc(2025, 3, 30, 1, 5));
+}
+
 int main(void) {
   test_days_from_civil_known_dates();
   test_bst_starts_0100_utc_last_sunday_of_march();
   test_bst_ends_0100_utc_last_sunday_of_october();
   test_london_date_crosses_midnight_in_summer();
+  test_timestamp_parse_applies_the_offset();
+  test_timestamp_parse_refuses_what_is_not_rfc3339();
+  test_timestamp_format_is_utc_with_z();
   return checks_report();
 }

@@ -104,9 +104,51 @@ static void test_break_glass_reason(void) {
   CHECK(policy_break_glass_reason_valid("reason \xe2\x82\xac and \xf0\x9f\x98\x80 fine"));
 }
 
+/* Referrals: partners see their organisation's only; the referrer and screening managers see
+ * theirs; everything else falls back to the person's relationship. */
+static void test_referral_partner_sees_only_its_organisation(void) {
+  struct referral_relationship own = {.is_partner_org = true};
+  struct referral_relationship other = {.is_creator = true, .awaiting_screening = true,
+                                        .person = {.in_intake = true}};
+  CHECK(policy_decide_referral(ROLE_PARTNER, ACCESS_READ, &own, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_PARTNER, ACCESS_WRITE, &own, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_PARTNER, ACCESS_READ, &other, true) == ACCESS_DENY);
+  /* the partner role wins over a clinical one carried in the same token */
+  CHECK(policy_decide_referral(ROLE_PARTNER | ROLE_MANAGER, ACCESS_READ, &other, false) ==
+        ACCESS_DENY);
+}
+
+static void test_referral_referrer_and_screening_managers(void) {
+  struct referral_relationship mine = {.is_creator = true};
+  struct referral_relationship waiting = {.awaiting_screening = true};
+  struct referral_relationship routed = {.manages_responding_team = true};
+  struct referral_relationship none = {0};
+  CHECK(policy_decide_referral(ROLE_COORDINATOR, ACCESS_WRITE, &mine, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_REPORTING, ACCESS_READ, &mine, false) == ACCESS_DENY);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_WRITE, &waiting, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_COORDINATOR, ACCESS_READ, &waiting, false) == ACCESS_DENY);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_WRITE, &routed, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_LEAD_PROFESSIONAL, ACCESS_READ, &routed, false) ==
+        ACCESS_DENY);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_READ, &none, false) == ACCESS_DENY);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_READ, &none, true) == ACCESS_BREAK_GLASS);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_WRITE, &none, true) == ACCESS_DENY);
+}
+
+static void test_referral_falls_back_to_the_person(void) {
+  struct referral_relationship holder = {.person = {.holds_allocation = true}};
+  struct referral_relationship intake = {.person = {.in_intake = true}};
+  CHECK(policy_decide_referral(ROLE_COORDINATOR, ACCESS_READ, &holder, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_MANAGER, ACCESS_WRITE, &intake, false) == ACCESS_ALLOW);
+  CHECK(policy_decide_referral(ROLE_COORDINATOR, ACCESS_READ, &intake, false) == ACCESS_DENY);
+}
+
 int main(void) {
   test_every_cell();
   test_no_relationship_is_no_relationship();
   test_break_glass_reason();
+  test_referral_partner_sees_only_its_organisation();
+  test_referral_referrer_and_screening_managers();
+  test_referral_falls_back_to_the_person();
   return checks_report();
 }

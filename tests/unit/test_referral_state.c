@@ -161,6 +161,28 @@ static void test_r_ref_1_unknown_urgency_or_policy(void) {
   CHECK(referral_response_due(URGENCY_ROUTINE, utc(2026, 1, 1, 0, 0), NULL) == (time_t)-1);
 }
 
+static void test_r_ref_3_urgent_referrals_go_to_crisis_unless_reason(void) {
+  CHECK(referral_local_team_needs_reason(URGENCY_EMERGENCY, false));
+  CHECK(referral_local_team_needs_reason(URGENCY_URGENT, false));
+  CHECK(!referral_local_team_needs_reason(URGENCY_EMERGENCY, true));
+  CHECK(!referral_local_team_needs_reason(URGENCY_URGENT, true));
+  CHECK(!referral_local_team_needs_reason(URGENCY_ROUTINE, false));
+  CHECK(!referral_local_team_needs_reason(URGENCY_ROUTINE, true));
+}
+
+static void test_r_ref_2_decision_verbs(void) {
+  enum referral_status to = REFERRAL_RECEIVED;
+  CHECK(referral_decision_parse("accept", &to) && to == REFERRAL_ACCEPTED);
+  CHECK(referral_decision_parse("decline", &to) && to == REFERRAL_DECLINED);
+  CHECK(referral_decision_parse("redirect", &to) && to == REFERRAL_REDIRECTED);
+  CHECK(referral_decision_parse("withdraw", &to) && to == REFERRAL_WITHDRAWN);
+  to = REFERRAL_TRIAGED;
+  CHECK(!referral_decision_parse("accepted", &to) && to == REFERRAL_TRIAGED);
+  CHECK(!referral_decision_parse("triage", &to));
+  CHECK(!referral_decision_parse("", &to));
+  CHECK(!referral_decision_parse(NULL, &to));
+}
+
 int main(void) {
   test_r_ref_2_every_pair_of_states();
   test_r_ref_2_named_transitions();
@@ -170,5 +192,7 @@ int main(void) {
   test_r_ref_1_policy_a_trust_changed();
   test_r_ref_1_routine_across_uk_clock_changes_is_utc();
   test_r_ref_1_unknown_urgency_or_policy();
+  test_r_ref_3_urgent_referrals_go_to_crisis_unless_reason();
+  test_r_ref_2_decision_verbs();
   return checks_report();
 }
