@@ -38,6 +38,24 @@ const struct route ROUTES[] = {
     {"GET", "/service-users/{id}/access-log", service_users_access_log, ROLE_MANAGER, 0,
      PAGE_QUERY},
 
+    {"GET", "/service-users/{id}/episodes", service_users_episodes, CLINICAL, PERSON, PAGE_QUERY},
+
+    {"GET", "/episodes/{id}", episodes_get, CLINICAL, PERSON, NULL},
+    {"GET", "/episodes/{id}/allocations", allocations_list, CLINICAL, PERSON, PAGE_QUERY},
+    {"POST", "/episodes/{id}/allocations", allocations_create, ROLE_MANAGER, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/allocations/{allocation_id}", allocations_get, CLINICAL, PERSON,
+     NULL},
+    {"PATCH", "/episodes/{id}/allocations/{allocation_id}", allocations_update, ROLE_MANAGER,
+     PATCH_BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/allocation-change-requests", change_requests_list, CLINICAL, PERSON,
+     PAGE_QUERY},
+    {"POST", "/episodes/{id}/allocation-change-requests", change_requests_create, CLINICAL,
+     BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/allocation-change-requests/{request_id}", change_requests_get,
+     CLINICAL, PERSON, NULL},
+    {"POST", "/episodes/{id}/allocation-change-requests/{request_id}/decision",
+     change_requests_decide, ROLE_MANAGER, BODY | PERSON, NULL},
+
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},
 };
