@@ -163,4 +163,85 @@ ON CONFLICT DO NOTHING;
 UPDATE episodes SET referral_id = 'e0000000-0000-4000-8000-000000000003'
  WHERE id = 'd0000000-0000-4000-8000-000000000001' AND referral_id IS NULL;
 
+-- Allocations of the demo episodes (R-ALC-1..4): current ones with and without a deputy,
+-- preferences recorded and, twice, not met with the reason; a hand-over after the service user
+-- asked for a change of co-ordinator (the request and its approval are below); the ended
+-- allocation of a closed episode; an interim named nurse on Willow Ward; and the probation
+-- service co-ordinating a community drug rehabilitation requirement for the Drug and Alcohol
+-- Service. Dafydd Hughes's episode awaits allocation. The role follows each episode's care level
+-- as loaded (R-ALC-2: care co-ordinator on CPA, lead professional otherwise).
+INSERT INTO allocations (id, episode_id, role, holder_staff_id, external_holder_name,
+                         external_holder_organisation, external_holder_contact, deputy_staff_id,
+                         preferred_coordinator_gender, preferred_cultural_religious_needs,
+                         preferences_met, preferences_not_met_reason, replaces_allocation_id,
+                         started_at, ended_at, end_reason, created_by, updated_at, version)
+SELECT v.id::uuid, e.id,
+       COALESCE(v.role, CASE e.care_level WHEN 'cpa' THEN 'care_coordinator'
+                                          ELSE 'lead_professional' END),
+       v.holder::uuid, v.external_name, v.external_organisation, v.external_contact,
+       v.deputy::uuid, v.gender, v.needs, v.met::boolean, v.not_met_reason, v.replaces::uuid,
+       v.started_at::timestamptz, v.ended_at::timestamptz, v.end_reason, 'demo-data',
+       COALESCE(v.ended_at, v.started_at)::timestamptz, CASE WHEN v.ended_at IS NULL THEN 1 ELSE 2 END
+  FROM (VALUES
+  ('f0000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', NULL,
+   'b0000000-0000-4000-8000-000000000001', NULL, NULL, NULL, 'b0000000-0000-4000-8000-000000000002',
+   'female', 'Muslim; no home visits during Friday prayers.', 'true', NULL, NULL,
+   '2025-03-10 09:00:00+00', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000002', NULL,
+   'b0000000-0000-4000-8000-000000000002', NULL, NULL, NULL, NULL,
+   'no_preference', NULL, 'true', NULL, NULL,
+   '2024-11-25 10:00:00+00', '2025-06-02 09:00:00+01',
+   'The service user asked for a change of co-ordinator; the request was approved.'),
+  ('f0000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000002', NULL,
+   'b0000000-0000-4000-8000-000000000001', NULL, NULL, NULL, NULL,
+   'no_preference', NULL, 'true', NULL, 'f0000000-0000-4000-8000-000000000002',
+   '2025-06-02 09:00:00+01', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000003', NULL,
+   NULL, 'Helen Marsh', 'Probation Service, Eastbridge (community DRR)', '01632 960456',
+   'b0000000-0000-4000-8000-000000000008',
+   'no_preference', NULL, 'true', NULL, NULL,
+   '2025-05-19 11:00:00+01', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000005', 'd0000000-0000-4000-8000-000000000004', NULL,
+   'b0000000-0000-4000-8000-000000000005', NULL, NULL, NULL, 'b0000000-0000-4000-8000-000000000004',
+   'female', NULL, 'true', NULL, NULL,
+   '2025-09-02 08:30:00+01', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000006', 'd0000000-0000-4000-8000-000000000005',
+   'interim_named_nurse',
+   'b0000000-0000-4000-8000-000000000006', NULL, NULL, NULL, 'b0000000-0000-4000-8000-000000000007',
+   'female', 'Roman Catholic; would like the hospital chaplain to visit.', 'false',
+   'No female nurse on the ward team was free to be her named nurse; to be met when a care co-ordinator is allocated.',
+   NULL, '2025-08-20 17:00:00+01', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000007', 'd0000000-0000-4000-8000-000000000006', NULL,
+   'b0000000-0000-4000-8000-000000000004', NULL, NULL, NULL, NULL,
+   'no_preference', NULL, 'true', NULL, NULL,
+   '2025-01-06 09:00:00+00', '2025-02-14 12:00:00+00',
+   'Episode closed: care transferred to North CMHT.'),
+  ('f0000000-0000-4000-8000-000000000008', 'd0000000-0000-4000-8000-000000000007', NULL,
+   'b0000000-0000-4000-8000-000000000002', NULL, NULL, NULL, 'b0000000-0000-4000-8000-000000000001',
+   'male', 'Muslim.', 'true', NULL, NULL,
+   '2025-02-17 10:00:00+00', NULL, NULL),
+  ('f0000000-0000-4000-8000-000000000009', 'd0000000-0000-4000-8000-000000000009', NULL,
+   'b0000000-0000-4000-8000-000000000008', NULL, NULL, NULL, NULL,
+   'female', 'Would prefer a Portuguese-speaking co-ordinator.', 'false',
+   'No Portuguese-speaking co-ordinator in the team; an interpreter is booked for every contact.',
+   NULL, '2025-07-15 10:00:00+01', NULL, NULL)
+  ) AS v(id, episode_id, role, holder, external_name, external_organisation, external_contact,
+         deputy, gender, needs, met, not_met_reason, replaces, started_at, ended_at, end_reason)
+  JOIN episodes e ON e.id = v.episode_id::uuid
+ ORDER BY v.started_at::timestamptz
+ON CONFLICT DO NOTHING;
+
+-- Thomas Whitfield's request to change co-ordinator, approved with the hand-over above.
+INSERT INTO allocation_change_requests (id, episode_id, allocation_id, requested_at, reason,
+                                        requested_by, status, decision_reason, decided_at,
+                                        decided_by, resulting_allocation_id, updated_at, version)
+VALUES
+  ('f1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000002',
+   'f0000000-0000-4000-8000-000000000002', '2025-05-20 14:00:00+01',
+   'Would like a co-ordinator he has not known from a previous admission.', 'staff-brown',
+   'approved', 'Discussed at the team meeting; Yasmin Ahmed has capacity.',
+   '2025-06-02 09:00:00+01', 'staff-okafor', 'f0000000-0000-4000-8000-000000000003',
+   '2025-06-02 09:00:00+01', 2)
+ON CONFLICT DO NOTHING;
+
 COMMIT;

@@ -299,8 +299,7 @@ static char *url_encode(const char *text) {
   return out;
 }
 
-/* Link: <path?filters&cursor=…>; rel="next", keeping the caller's filters and limit. */
-static void reply_next_link(struct exchange *x, const char *cursor) {
+void record_reply_next_link(struct exchange *x, const char *cursor) {
   size_t cap = 256 + strlen(x->request->url_path) + strlen(cursor);
   for (const char *const *q = x->route->query; q && *q; q++) {
     const char *v = exchange_query(x, *q);
@@ -381,7 +380,7 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
     reply_problem(x, status, NULL);
     goto done;
   }
-  if (cursor) reply_next_link(x, cursor);
+  if (cursor) record_reply_next_link(x, cursor);
   reply_json_text(x, 200, body);
 done:
   free(body);

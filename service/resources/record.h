@@ -51,6 +51,9 @@ void record_update(struct exchange *x, const struct record_type *type);
 void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
                  const char **params, int limit, size_t cursor_parts);
 
+/* Link: <path?filters&cursor=…>; rel="next", keeping the caller's filters and limit. */
+void record_reply_next_link(struct exchange *x, const char *cursor);
+
 /* Decodes the cursor query parameter into parts, each the id of a row (NULLs when absent).
  * Replies 400 and returns CC_BAD_REQUEST when malformed. */
 enum cc_status record_cursor(struct exchange *x, size_t count, char **parts);

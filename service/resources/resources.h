@@ -34,6 +34,22 @@ void referrals_get(struct exchange *x);
 void referrals_triage(struct exchange *x);
 void referrals_decide(struct exchange *x);
 
+/* resources/episodes.c */
+void episodes_get(struct exchange *x);
+void service_users_episodes(struct exchange *x);
+
+/* resources/allocations.c */
+void allocations_list(struct exchange *x);
+void allocations_create(struct exchange *x);
+void allocations_get(struct exchange *x);
+void allocations_update(struct exchange *x);
+
+/* resources/allocation_change_requests.c */
+void change_requests_list(struct exchange *x);
+void change_requests_create(struct exchange *x);
+void change_requests_get(struct exchange *x);
+void change_requests_decide(struct exchange *x);
+
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

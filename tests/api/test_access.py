@@ -186,7 +186,7 @@ def test_one_current_allocation_per_episode(api, db, teams):
     first = allocate(db, episode, a)
     with pytest.raises(Exception):
         allocate(db, episode, b)
-    db.execute("UPDATE allocations SET ended_at = now() WHERE id = %s", (first,))
+    db.execute("UPDATE allocations SET ended_at = now(), end_reason = %s WHERE id = %s", ("handover", first))
     allocate(db, episode, b)
 
 

@@ -1,0 +1,211 @@
+/* Episodes of care (DOMAIN.md care cycle step 2), as the people caring for the person see them:
+ * the team, the care level and its history, and a summary of who holds the episode now and when
+ * the assessment and the care plan are due (R-ASM-1, R-CPL-1; later issues add more dates to
+ * `summary.due`). Episodes are opened by accepting a referral (R-REF-4), not here.
+ *
+ * Access is the person's (auth/policy.h): reading an episode is reading the person's record, so
+ * it is decided by the relationship with the episode's service user, audited as a read of
+ * resource_type `episode` with service_user_id set, and open to break-glass (R-AUD-1). */
+#include "resources/episodes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/cursor.h"
+#include "resources/allocations.h"
+#include "resources/person_page.h"
+#include "resources/record.h"
+#include "resources/resources.h"
+
+static const struct db_stmt EPISODE_LOCK = {
+    "episodes_lock", "SELECT 1 FROM episodes WHERE id = $1::uuid FOR NO KEY UPDATE", 1};
+
+/* What the handlers decide with: the person, whether the episode is open, its care level, its
+ * team's type, whether the caller's team ($2: token subject) holds it, and its first
+ * co-ordinating allocation. */
+static const struct db_stmt EPISODE_FIND = {
+    "episodes_find",
+    "SELECT e.service_user_id, e.status = 'open', e.care_level, t.type = 'inpatient_ward',"
+    " COALESCE(e.team_id = (SELECT s.team_id FROM staff s WHERE s.subject = $2 AND s.active),"
+    "   false),"
+    " (SELECT a.id FROM allocations a WHERE a.episode_id = e.id"
+    "   AND a.role IN " COORDINATING_ROLES_SQL " ORDER BY a.started_at, a.id LIMIT 1)"
+    " FROM episodes e JOIN teams t ON t.id = e.team_id WHERE e.id = $1::uuid",
+    2};
+
+/* The episode row e with its team t and `clock`, its first co-ordinating allocation. */
+#define EPISODE_FROM                                                                             \
+  " FROM episodes e JOIN teams t ON t.id = e.team_id"                                            \
+  " LEFT JOIN LATERAL (SELECT a.id, a.started_at FROM allocations a WHERE a.episode_id = e.id"   \
+  "   AND a.role IN " COORDINATING_ROLES_SQL " ORDER BY a.started_at, a.id LIMIT 1) clock ON true"
+
+/* Columns: id, version (episodes have none yet), representation, cursor id, and the clocks'
+ * start as whole seconds since the epoch (NULL before the first co-ordinating allocation); the
+ * due dates are added in C by the rule (rules/allocation_rules.h). */
+#define EPISODE_COLUMNS                                                                          \
+  "e.id, NULL, json_build_object('id', e.id, 'service_user_id', e.service_user_id,"             \
+  " 'team', json_build_object('id', t.id, 'name', t.name, 'type', t.type),"                      \
+  " 'referral_id', e.referral_id, 'care_level', e.care_level,"                                   \
+  " 'care_level_provisional', e.care_level_provisional, 'status', e.status,"                     \
+  " 'opened_at', e.opened_at, 'closed_at', e.closed_at,"                                         \
+  " 'care_level_history', COALESCE((SELECT json_agg(json_build_object('from_level',"             \
+  "   c.from_level, 'to_level', c.to_level, 'reason', c.reason, 'changed_at', c.changed_at,"     \
+  "   'changed_by', c.changed_by) ORDER BY c.changed_at, c.id)"                                  \
+  "   FROM episode_care_level_changes c WHERE c.episode_id = e.id), '[]'::json),"                \
+  " 'summary', json_build_object("                                                               \
+  "   'current_allocation', (SELECT " ALLOCATION_JSON("a") " FROM allocations a"                  \
+  "     WHERE a.episode_id = e.id AND a.ended_at IS NULL),"                                      \
+  "   'clocks_started_by_allocation_id', clock.id,"                                              \
+  "   'open_change_request_id', (SELECT r.id FROM allocation_change_requests r"                  \
+  "     WHERE r.episode_id = e.id AND r.status = 'requested')))::text,"                          \
+  " e.id::text, floor(extract(epoch FROM clock.started_at))::bigint"
+
+static const struct db_stmt EPISODE_SELECT = {
+    "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
+
+/* A person's episodes, newest first; the cursor is the last row's id. */
+static const struct db_stmt EPISODE_LIST = {
+    "episodes_list_of_person",
+    "SELECT " EPISODE_COLUMNS EPISODE_FROM
+    " WHERE e.service_user_id = $1::uuid"
+    "   AND ($2::uuid IS NULL OR (e.opened_at, e.id) <"
+    "        (SELECT p.opened_at, p.id FROM episodes p WHERE p.id = $2::uuid))"
+    " ORDER BY e.opened_at DESC, e.id DESC LIMIT $3",
+    3};
+
+#define CLOCK_COLUMN 4
+
+static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
+  snprintf(out, UUID_TEXT_SIZE, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+}
+
+bool episode_access(struct exchange *x, struct tx *tx, const char *resource_type,
+                    const char *resource_id, bool lock, enum access_action action,
+                    bool break_glass, struct episode *ep, enum access_decision *decision) {
+  const char *id = x->params[0];
+  *ep = (struct episode){0};
+  if (!text_is_uuid(id)) {
+    reply_problem(x, CC_NOT_FOUND, "No episode has this id.");
+    return false;
+  }
+  PGresult *res = NULL;
+  enum cc_status status = CC_OK;
+  if (lock) status = tx_exec(tx, &EPISODE_LOCK, (const char *const[]){id}, &res);
+  if (status == CC_OK && lock && PQntuples(res) == 0) status = CC_NOT_FOUND;
+  PQclear(res);
+  res = NULL;
+  if (status == CC_OK)
+    status = tx_exec(tx, &EPISODE_FIND, (const char *const[]){id, x->principal.subject}, &res);
+  if (status == CC_OK && PQntuples(res) == 0) status = CC_NOT_FOUND;
+  if (status == CC_OK) {
+    snprintf(ep->id, sizeof ep->id, "%s", id);
+    copy_id(ep->service_user_id, res, 0);
+    ep->open = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    if (!care_level_parse(PQgetvalue(res, 0, 2), &ep->care_level)) status = CC_INTERNAL;
+    ep->inpatient_ward = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    ep->held_by_callers_team = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+    copy_id(ep->clock_allocation_id, res, 5);
+  }
+  PQclear(res);
+  if (status == CC_NOT_FOUND) {
+    reply_problem(x, CC_NOT_FOUND, "No episode has this id.");
+    return false;
+  }
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  struct access_target target = {resource_type, resource_id, ep->service_user_id};
+  return access_person(x, tx, &target, action, break_glass, decision);
+}
+
+bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                  const struct access_target *target) {
+  if (ep->held_by_callers_team) return true;
+  return access_refuse(x, tx, target, ACCESS_WRITE, access_break_glass_requested(x), CC_FORBIDDEN,
+                       "Only a manager of the team that holds the episode may do this.");
+}
+
+/* summary.due: the dates the first co-ordinating allocation set running (R-ASM-1, R-CPL-1),
+ * null for both until there is one. */
+static enum cc_status add_due_dates(struct exchange *x, PGresult *res, int row, json_t *episode) {
+  json_t *summary = json_object_get(episode, "summary");
+  if (!json_is_object(summary)) return CC_INTERNAL;
+  json_t *due = json_object();
+  if (PQgetisnull(res, row, CLOCK_COLUMN)) {
+    json_object_set_new(due, "assessment_due", json_null());
+    json_object_set_new(due, "care_plan_due", json_null());
+  } else {
+    const struct policy *policy = &x->app->config->policy;
+    time_t start = (time_t)atoll(PQgetvalue(res, row, CLOCK_COLUMN));
+    char date[11];
+    allocation_due_date(start, policy->assessment_due_days, date);
+    json_object_set_new(due, "assessment_due", json_string(date));
+    allocation_due_date(start, policy->care_plan_due_days, date);
+    json_object_set_new(due, "care_plan_due", json_string(date));
+  }
+  json_object_set_new(summary, "due", due);
+  return CC_OK;
+}
+
+void episodes_get(struct exchange *x) {
+  const char *reason = NULL;
+  if (!access_break_glass_reason(x, &reason)) return;
+  struct tx tx;
+  struct episode ep;
+  PGresult *res = NULL;
+  json_t *episode = NULL;
+  enum access_decision decision = ACCESS_ALLOW;
+  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  if (status == CC_OK && !episode_access(x, &tx, "episode", x->params[0], false, ACCESS_READ,
+                                         reason != NULL, &ep, &decision))
+    goto done;
+  if (status == CC_OK) status = tx_exec(&tx, &EPISODE_SELECT, (const char *const[]){ep.id}, &res);
+  if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
+  if (status == CC_OK) episode = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+  if (status == CC_OK && !episode) status = CC_INTERNAL;
+  if (status == CC_OK) status = add_due_dates(x, res, 0, episode);
+  if (status == CC_OK) {
+    struct access_target target = {"episode", ep.id, ep.service_user_id};
+    status = access_audit_read(x, &tx, &target, decision, reason);
+  }
+  if (status == CC_OK) status = tx_commit(&tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    goto done;
+  }
+  reply_json(x, 200, episode);
+  episode = NULL;
+done:
+  json_decref(episode);
+  PQclear(res);
+  tx_end(&tx);
+}
+
+void service_users_episodes(struct exchange *x) {
+  const char *person = x->params[0];
+  if (!text_is_uuid(person)) {
+    reply_problem(x, CC_NOT_FOUND, "No service_user has this id.");
+    return;
+  }
+  int limit;
+  const char *reason = NULL;
+  char *after[1];
+  if (query_limit(x, &limit) != CC_OK || !access_break_glass_reason(x, &reason) ||
+      record_cursor(x, 1, after) != CC_OK)
+    return;
+  struct tx tx;
+  struct access_target target = {"episode", NULL, person};
+  enum access_decision decision = ACCESS_ALLOW;
+  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+  } else if (access_person(x, &tx, &target, ACCESS_READ, reason != NULL, &decision)) {
+    const char *params[] = {person, after[0], NULL};
+    person_page_reply(x, &tx, &target, decision, reason, &EPISODE_LIST, params, limit,
+                      add_due_dates);
+  }
+  tx_end(&tx);
+  cursor_parts_free(after, 1);
+}
