@@ -163,6 +163,37 @@ ON CONFLICT DO NOTHING;
 UPDATE episodes SET referral_id = 'e0000000-0000-4000-8000-000000000003'
  WHERE id = 'd0000000-0000-4000-8000-000000000001' AND referral_id IS NULL;
 
+-- Who triaged and who decided each demo referral (the referrer withdrew the police one), and the
+-- partner's own reference on the Adult Social Care referral.
+UPDATE referrals SET triaged_at = received_at + interval '2 hours', triaged_by = 'staff-okafor'
+ WHERE id::text LIKE 'e0000000-%' AND triaged_urgency IS NOT NULL AND triaged_at IS NULL;
+UPDATE referrals
+   SET decided_by = CASE WHEN status = 'withdrawn' THEN created_by ELSE 'staff-okafor' END
+ WHERE id::text LIKE 'e0000000-%' AND decided_at IS NOT NULL AND decided_by IS NULL;
+UPDATE referrals SET external_reference = 'ASC-2025-0193'
+ WHERE id = 'e0000000-0000-4000-8000-000000000004' AND external_reference IS NULL;
+
+-- Care levels (R-ALC-2, R-REV-3): four community episodes are on CPA, each with the history entry
+-- that put it there; the rest stay not on CPA. Aisha Begum's episode started on CPA when her
+-- referral was accepted.
+UPDATE episodes SET care_level = 'cpa'
+ WHERE id IN ('d0000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000002',
+              'd0000000-0000-4000-8000-000000000007', 'd0000000-0000-4000-8000-000000000008')
+   AND NOT EXISTS (SELECT 1 FROM episode_care_level_changes c WHERE c.episode_id = episodes.id);
+INSERT INTO episode_care_level_changes (id, episode_id, from_level, to_level, reason, changed_at,
+                                        changed_by) VALUES
+  ('f1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', NULL, 'cpa',
+   'Provisional care level on accepting the referral.', '2025-03-03 10:15:00+00', 'staff-okafor'),
+  ('f1000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000002', NULL, 'cpa',
+   'Complex needs across health and social care; several agencies involved.',
+   '2024-11-18 14:00:00+00', 'staff-okafor'),
+  ('f1000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000007', NULL, 'cpa',
+   'Stepped down from home treatment; high risk history needs co-ordination.',
+   '2025-02-14 12:00:00+00', 'staff-okafor'),
+  ('f1000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000008', NULL, 'cpa',
+   'Severe mental illness with recent admissions.', '2023-06-27 10:00:00+00', 'staff-okafor')
+ON CONFLICT DO NOTHING;
+
 -- Allocations of the demo episodes (R-ALC-1..4): current ones with and without a deputy,
 -- preferences recorded and, twice, not met with the reason; a hand-over after the service user
 -- asked for a change of co-ordinator (the request and its approval are below); the ended

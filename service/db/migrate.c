@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,20 @@ static int check_applied(PGconn *pg, int *applied_max) {
       rc = -1;
     }
     if (version > *applied_max) *applied_max = version;
+  }
+  /* A migration older than the newest applied one but never applied (e.g. merged in from
+   * another branch) would otherwise be skipped silently: refuse instead. */
+  for (size_t i = 0; rc == 0 && i < MIGRATION_COUNT; i++) {
+    if (MIGRATIONS[i].version >= *applied_max) continue;
+    bool applied = false;
+    for (int r = 0; r < PQntuples(res) && !applied; r++)
+      applied = atoi(PQgetvalue(res, r, 0)) == MIGRATIONS[i].version;
+    if (!applied) {
+      fprintf(stderr, "migrate: migration %04d_%s is older than the newest applied (%d) but was "
+                      "never applied; restore the database or renumber the migration\n",
+              MIGRATIONS[i].version, MIGRATIONS[i].name, *applied_max);
+      rc = -1;
+    }
   }
   PQclear(res);
   return rc;

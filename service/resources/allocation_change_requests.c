@@ -12,11 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/cursor.h"
 #include "http/idempotency.h"
 #include "resources/allocations.h"
 #include "resources/episodes.h"
-#include "resources/person_page.h"
 #include "resources/record.h"
 #include "resources/resources.h"
 
@@ -180,59 +178,11 @@ static const char *request_id_or_404(struct exchange *x) {
 }
 
 void change_requests_get(struct exchange *x) {
-  const char *id = request_id_or_404(x);
-  const char *reason = NULL;
-  if (!id || !access_break_glass_reason(x, &reason)) return;
-  struct tx tx;
-  struct episode ep;
-  PGresult *res = NULL;
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  if (status == CC_OK &&
-      !episode_access(x, &tx, RESOURCE, id, false, ACCESS_READ, reason != NULL, &ep, &decision))
-    goto done;
-  if (status == CC_OK) status = tx_exec(&tx, &SELECT, (const char *const[]){id, ep.id}, &res);
-  if (status == CC_OK && PQntuples(res) == 0) {
-    reply_problem(x, CC_NOT_FOUND, "No change request of this episode has this id.");
-    goto done;
-  }
-  if (status == CC_OK) {
-    struct access_target target = {RESOURCE, id, ep.service_user_id};
-    status = access_audit_read(x, &tx, &target, decision, reason);
-  }
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto done;
-  }
-  reply_etag(x, PQgetvalue(res, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(res, 0, 2));
-done:
-  PQclear(res);
-  tx_end(&tx);
+  episode_child_get(x, RESOURCE, &SELECT, "No change request of this episode has this id.");
 }
 
 void change_requests_list(struct exchange *x) {
-  int limit;
-  const char *reason = NULL;
-  char *after[1];
-  if (query_limit(x, &limit) != CC_OK || !access_break_glass_reason(x, &reason) ||
-      record_cursor(x, 1, after) != CC_OK)
-    return;
-  struct tx tx;
-  struct episode ep;
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-  } else if (episode_access(x, &tx, RESOURCE, NULL, false, ACCESS_READ, reason != NULL, &ep,
-                            &decision)) {
-    struct access_target target = {RESOURCE, NULL, ep.service_user_id};
-    const char *params[] = {ep.id, after[0], NULL};
-    person_page_reply(x, &tx, &target, decision, reason, &LIST, params, limit, NULL);
-  }
-  tx_end(&tx);
-  cursor_parts_free(after, 1);
+  episode_child_list(x, RESOURCE, &LIST);
 }
 
 /* An approval brings its new allocation; a decline brings none. */

@@ -209,3 +209,63 @@ void service_users_episodes(struct exchange *x) {
   tx_end(&tx);
   cursor_parts_free(after, 1);
 }
+
+void episode_child_get(struct exchange *x, const char *resource_type, const struct db_stmt *select,
+                       const char *not_found) {
+  const char *id = x->param_count > 1 ? x->params[1] : NULL, *reason = NULL;
+  if (!id || !text_is_uuid(id)) {
+    reply_problem(x, CC_NOT_FOUND, "%s", not_found);
+    return;
+  }
+  if (!access_break_glass_reason(x, &reason)) return;
+  struct tx tx;
+  struct episode ep;
+  PGresult *res = NULL;
+  enum access_decision decision;
+  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  if (status == CC_OK && !episode_access(x, &tx, resource_type, id, false, ACCESS_READ,
+                                         reason != NULL, &ep, &decision))
+    goto done;
+  if (status == CC_OK) status = tx_exec(&tx, select, (const char *const[]){id, ep.id}, &res);
+  if (status == CC_OK && PQntuples(res) == 0) {
+    reply_problem(x, CC_NOT_FOUND, "%s", not_found);
+    goto done;
+  }
+  if (status == CC_OK) {
+    struct access_target target = {resource_type, id, ep.service_user_id};
+    status = access_audit_read(x, &tx, &target, decision, reason);
+  }
+  if (status == CC_OK) status = tx_commit(&tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    goto done;
+  }
+  reply_etag(x, PQgetvalue(res, 0, 1));
+  reply_json_text(x, 200, PQgetvalue(res, 0, 2));
+done:
+  PQclear(res);
+  tx_end(&tx);
+}
+
+void episode_child_list(struct exchange *x, const char *resource_type, const struct db_stmt *list) {
+  int limit;
+  const char *reason = NULL;
+  char *after[1];
+  if (query_limit(x, &limit) != CC_OK || !access_break_glass_reason(x, &reason) ||
+      record_cursor(x, 1, after) != CC_OK)
+    return;
+  struct tx tx;
+  struct episode ep;
+  enum access_decision decision;
+  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+  } else if (episode_access(x, &tx, resource_type, NULL, false, ACCESS_READ, reason != NULL, &ep,
+                            &decision)) {
+    struct access_target target = {resource_type, NULL, ep.service_user_id};
+    const char *params[] = {ep.id, after[0], NULL};
+    person_page_reply(x, &tx, &target, decision, reason, list, params, limit, NULL);
+  }
+  tx_end(&tx);
+  cursor_parts_free(after, 1);
+}

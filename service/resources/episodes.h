@@ -38,4 +38,16 @@ bool episode_access(struct exchange *x, struct tx *tx, const char *resource_type
 bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,
                                   const struct access_target *target);
 
+/* GET of one record of an episode (an allocation, a change request): the record named by
+ * x->params[1], read with select ($1 record id, $2 episode id; returns id, version, JSON) after
+ * the person's access policy, break-glass included, and audited as read. 404 with not_found when
+ * the episode has no such record. */
+void episode_child_get(struct exchange *x, const char *resource_type, const struct db_stmt *select,
+                       const char *not_found);
+
+/* GET of the records of an episode, a page at a time: list ($1 episode id, $2 cursor id, $3
+ * limit; returns id, version, JSON, cursor id) after the person's access policy, break-glass
+ * included; the page is one read audit event (resources/person_page.h). */
+void episode_child_list(struct exchange *x, const char *resource_type, const struct db_stmt *list);
+
 #endif

@@ -484,7 +484,7 @@ def test_unknown_or_malformed_ids_are_404(manager, staff, episode):
 
 
 def test_an_allocation_of_another_episode_is_404(api, db, manager, staff, episode, teams):
-    other = open_episode(db, episode.person["id"], teams.cmht["id"])
+    other = open_episode(db, new_person(api)["id"], teams.cmht["id"])
     a = allocated(manager, other, allocation_body(staff().id))
     assert_problem(manager.api.get(path(episode.id, "allocations", a["id"])), 404, "not-found")
 

@@ -46,7 +46,8 @@ LEEWAY_S = 60
 KNOWN_ROLES = ("coordinator", "lead_professional", "manager", "partner", "reporting")
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 # Tables a refused request must leave alone (audit_events may legitimately record a refusal).
-WRITE_TABLES = ("teams", "staff", "service_users", "episodes", "idempotency_keys")
+WRITE_TABLES = ("teams", "staff", "service_users", "episodes", "idempotency_keys", "referrals",
+                "allocations", "allocation_change_requests", "episode_care_level_changes")
 
 
 # == keys and services ===========================================================================
@@ -544,7 +545,9 @@ def test_token_minted_by_carecoord_token_is_200(test_env, service_factory):
 
 
 def role_token(rsa_key, role, sub=None):
-    return rsa_key.sign(claims(sub=sub or unique(f"{role}-"), roles=[role]))
+    # a partner's token names its organisation: partner routes are scoped by it
+    org = unique("ORG-") if role == "partner" else None
+    return rsa_key.sign(claims(sub=sub or unique(f"{role}-"), roles=[role], org=org))
 
 
 def test_reporting_on_get_teams_is_403(rsa_service, rsa_key):

@@ -346,6 +346,22 @@ def test_migrate_empty_database_then_again_is_idempotent(test_env, scratch_datab
     svc.stop()
 
 
+def test_migrate_refuses_a_migration_older_than_the_newest_applied(test_env, scratch_database):
+    """A migration that arrives (e.g. from a merged branch) numbered below one already applied
+    would be skipped silently; migrate refuses and names it instead."""
+    db = Db(scratch_database.superuser_url, scratch_database.name)
+    try:
+        assert migrate(test_env, scratch_database.name).returncode == 0
+        db.execute("DELETE FROM schema_migrations WHERE version = 2")
+        done = migrate(test_env, scratch_database.name)
+        assert done.returncode != 0
+        assert "0002_" in done.stderr and "never applied" in done.stderr, done.stderr
+        assert_no_sanitizer_report(done.stderr, "migrate")
+        assert 2 not in [r["version"] for r in db.rows("SELECT version FROM schema_migrations")]
+    finally:
+        db.close()
+
+
 def test_migrate_without_database_url_is_usage_error(test_env):
     done = run_binary(test_env, ["migrate"], {}, timeout=30)
     assert done.returncode == 2, (done.returncode, done.stderr)

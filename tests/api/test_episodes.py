@@ -233,9 +233,13 @@ def test_persons_episodes_newest_first_paginated_one_read_event_per_page_R_AUD_1
     person = new_person(api)
     now = datetime.datetime.now(datetime.timezone.utc)
     ids = []
-    # two opened at the same instant: the id breaks the tie
-    for days_ago, status in ((300, "closed"), (200, "closed"), (100, "open"), (100, "open"), (1, "open")):
-        episode_id = open_episode(db, person["id"], teams.cmht["id"], status=status)
+    # two opened at the same instant: the id breaks the tie; a person has at most one open
+    # episode per team, so the open ones are with three teams
+    third = new_team(api)
+    for days_ago, status, team in ((300, "closed", teams.cmht), (200, "closed", teams.cmht),
+                                   (100, "open", third), (100, "open", teams.ward),
+                                   (1, "open", teams.cmht)):
+        episode_id = open_episode(db, person["id"], team["id"], status=status)
         db.execute("UPDATE episodes SET opened_at = %s WHERE id = %s",
                    (now - datetime.timedelta(days=days_ago), episode_id))
         ids.append(episode_id)

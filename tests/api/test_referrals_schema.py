@@ -130,7 +130,10 @@ def test_r_ref_4_an_accepted_referral_has_exactly_its_episode(db, person_and_tea
 
 
 def test_care_level_history_records_real_changes(db, person_and_team):
-    person, team = person_and_team
+    person, _ = person_and_team
+    # a team of its own: the person already has an open episode with the shared one
+    team = db.scalar("INSERT INTO teams (name, type) VALUES (%s, 'community_mental_health')"
+                     " RETURNING id", ("Schema CMHT " + str(uuid.uuid4())[:8],))
     episode = db.scalar("INSERT INTO episodes (service_user_id, team_id) VALUES (%s, %s)"
                         " RETURNING id", (person, team))
     assert db.scalar("SELECT care_level || ' ' || care_level_provisional FROM episodes"

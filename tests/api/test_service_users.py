@@ -5,6 +5,7 @@ import datetime
 import json
 import uuid
 
+import psycopg2
 import pytest
 
 from carecoord import (
@@ -522,13 +523,18 @@ def test_filter_by_team_uses_open_episodes_only(api, db, service):
         assert list_ids(here, team_id=team["id"], name=closed_here["family_name"]) == []
 
 
-def test_filter_by_team_lists_person_once_with_two_open_episodes(api, db, service):
+def test_a_person_with_two_open_episodes_is_listed_once(api, db, service):
     team = create(api, "/teams", team_payload())
+    other_team = create(api, "/teams", team_payload())
     su = create(api, "/service-users", service_user_payload())
-    for _ in range(2):
+    for team_id in (team["id"], other_team["id"]):
+        db.execute("INSERT INTO episodes (service_user_id, team_id) VALUES (%s, %s)", (su["id"], team_id))
+    # a second open episode with the same team is refused by the database
+    with pytest.raises(psycopg2.errors.UniqueViolation):
         db.execute("INSERT INTO episodes (service_user_id, team_id) VALUES (%s, %s)", (su["id"], team["id"]))
     with team_manager(api, service, team["id"]) as manager:
         assert list_ids(manager, team_id=team["id"]) == [su["id"]]
+        assert list_ids(manager, name=su["family_name"]) == [su["id"]]
 
 
 @pytest.mark.parametrize("param,value", [("team_id", "not-a-uuid"), ("team_id", "123")])

@@ -339,15 +339,17 @@ def tail(text, lines=60):
 _token_cache = {}
 
 
-def mint_token(env, sub="carecoord-api-tests", roles=("manager",)):
+def mint_token(env, sub="carecoord-api-tests", roles=("manager",), org=None):
     """A dev JWT from `carecoord token`, or None when the binary cannot mint one (tokens are
     sent along so that the suite keeps working once routes require authentication)."""
-    key = (sub, tuple(roles))
+    key = (sub, tuple(roles), org)
     if key in _token_cache:
         return _token_cache[key]
     args = ["token", "--sub", sub, "--ttl", "7200"]
     for role in roles:
         args += ["--role", role]
+    if org is not None:
+        args += ["--org", org]
     token = None
     try:
         done = run_binary(
