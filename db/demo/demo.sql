@@ -145,7 +145,7 @@ INSERT INTO referrals (id, service_user_id, source_type, source_org, referrer_na
    'routine', '2025-10-01 11:00:00+00', '2025-10-29 11:00:00+00', 'declined', 'routine',
    'a0000000-0000-4000-8000-000000000001', NULL,
    'No secondary mental health need identified at screening; GP to continue support.', NULL,
-   '2025-10-08 15:00:00+00', NULL, 'staff-murphy'),
+   '2025-10-08 15:00:00+00', NULL, 'asc-north-system'),
   ('e0000000-0000-4000-8000-000000000005', 'c0000000-0000-4000-8000-000000000010', 'self', NULL,
    'Precious Mensah', '07700 900789', 'Anxiety affecting work; asking for talking therapy.', NULL,
    NULL, 'routine', '2025-09-15 08:45:00+00', '2025-10-13 08:45:00+00', 'redirected', 'routine',
