@@ -11,8 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from care_setup import (
-    Staff,
+from care_setup import (  # staff, manager and episode are fixtures
+    episode,
+    manager,
+    staff,
     allocation_body,
     assert_conforms,
     events,
@@ -40,34 +42,6 @@ def teams(api):
     return SimpleNamespace(
         cmht=new_team(api), ward=new_team(api, "inpatient_ward"), other=new_team(api)
     )
-
-
-@pytest.fixture(scope="module")
-def staff(service, db, teams):
-    """Staff made on demand, closed at the end of the module."""
-    made = []
-
-    def make(team="cmht", role="coordinator", **kw):
-        member = Staff(service, db, getattr(teams, team)["id"], role, **kw)
-        made.append(member)
-        return member
-
-    yield make
-    for member in made:
-        member.close()
-
-
-@pytest.fixture(scope="module")
-def manager(staff):
-    """A manager of the community team that holds the episodes below."""
-    return staff("cmht", "manager", professional_role="manager")
-
-
-@pytest.fixture
-def episode(api, db, teams):
-    """A person with an open episode on CPA held by the community team."""
-    person = new_person(api)
-    return SimpleNamespace(person=person, id=open_episode(db, person["id"], teams.cmht["id"]))
 
 
 def path(episode_id, *rest):

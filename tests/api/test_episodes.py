@@ -10,8 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from care_setup import (
-    Staff,
+from care_setup import (  # staff, manager and episode are fixtures
+    episode,
+    manager,
+    staff,
     allocation_body,
     assert_conforms,
     due_after,
@@ -29,31 +31,6 @@ DAYS = 28  # the policy default for both clocks
 @pytest.fixture(scope="module")
 def teams(api):
     return SimpleNamespace(cmht=new_team(api), ward=new_team(api, "inpatient_ward"))
-
-
-@pytest.fixture(scope="module")
-def staff(service, db, teams):
-    made = []
-
-    def make(team="cmht", role="coordinator", **kw):
-        member = Staff(service, db, getattr(teams, team)["id"], role, **kw)
-        made.append(member)
-        return member
-
-    yield make
-    for member in made:
-        member.close()
-
-
-@pytest.fixture(scope="module")
-def manager(staff):
-    return staff("cmht", "manager", professional_role="manager")
-
-
-@pytest.fixture
-def episode(api, db, teams):
-    person = new_person(api)
-    return SimpleNamespace(person=person, id=open_episode(db, person["id"], teams.cmht["id"]))
 
 
 def allocated(who, episode_id, body):

@@ -6,7 +6,9 @@ import datetime
 import os
 import re
 import zoneinfo
+from types import SimpleNamespace
 
+import pytest
 import yaml
 
 from carecoord import UUID_RE, create, mint_token, service_user_payload, team_payload, unique
@@ -51,6 +53,38 @@ def open_episode(db, person_id, team_id, care_level="cpa", status="open"):
             (person_id, team_id, care_level, status),
         )
     )
+
+
+# -- fixtures of the episode and allocation tests (each module defines `teams`, with `cmht`) -----
+
+
+@pytest.fixture(scope="module")
+def staff(service, db, teams):
+    """Staff made on demand (team attribute of `teams`, token role), closed at the end of the
+    module."""
+    made = []
+
+    def make(team="cmht", role="coordinator", **kw):
+        member = Staff(service, db, getattr(teams, team)["id"], role, **kw)
+        made.append(member)
+        return member
+
+    yield make
+    for member in made:
+        member.close()
+
+
+@pytest.fixture(scope="module")
+def manager(staff):
+    """A manager of the community team that holds the episodes."""
+    return staff("cmht", "manager", professional_role="manager")
+
+
+@pytest.fixture
+def episode(api, db, teams):
+    """A person with an open episode on CPA held by the community team."""
+    person = new_person(api)
+    return SimpleNamespace(person=person, id=open_episode(db, person["id"], teams.cmht["id"]))
 
 
 def preferences(met=True, reason=None, gender="no_preference", needs=None):
