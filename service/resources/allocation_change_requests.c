@@ -248,10 +248,7 @@ void change_requests_decide(struct exchange *x) {
     snprintf(etag, sizeof etag, "\"%s\"", PQgetvalue(decided, 0, 1));
     status = idempotency_store(x, &tx, 200, PQgetvalue(decided, 0, 2), NULL, etag);
   }
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) goto failed;
-  reply_etag(x, PQgetvalue(decided, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(decided, 0, 2));
+  record_commit_reply(x, &tx, status, decided);
   goto done;
 failed:
   reply_problem(x, status, NULL);

@@ -534,10 +534,7 @@ void allocations_update(struct exchange *x) {
   changes = fields_changes_new(current, merged, ALLOCATION_FIELDS);
   details = json_pack("{s:O}", "changes", changes);
   status = audit_allocation(x, &tx, "update", id, &ep, details);
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) goto failed;
-  reply_etag(x, PQgetvalue(updated, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(updated, 0, 2));
+  record_commit_reply(x, &tx, status, updated);
   goto done;
 failed:
   reply_problem(x, status, NULL);

@@ -192,9 +192,7 @@ void service_users_episodes(struct exchange *x) {
   int limit;
   const char *reason = NULL;
   char *after[1];
-  if (query_limit(x, &limit) != CC_OK || !access_break_glass_reason(x, &reason) ||
-      record_cursor(x, 1, after) != CC_OK)
-    return;
+  if (!person_page_query(x, &limit, &reason, after)) return;
   struct tx tx;
   struct access_target target = {"episode", NULL, person};
   enum access_decision decision = ACCESS_ALLOW;
@@ -235,13 +233,7 @@ void episode_child_get(struct exchange *x, const char *resource_type, const stru
     struct access_target target = {resource_type, id, ep.service_user_id};
     status = access_audit_read(x, &tx, &target, decision, reason);
   }
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto done;
-  }
-  reply_etag(x, PQgetvalue(res, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(res, 0, 2));
+  record_commit_reply(x, &tx, status, res);
 done:
   PQclear(res);
   tx_end(&tx);
@@ -251,9 +243,7 @@ void episode_child_list(struct exchange *x, const char *resource_type, const str
   int limit;
   const char *reason = NULL;
   char *after[1];
-  if (query_limit(x, &limit) != CC_OK || !access_break_glass_reason(x, &reason) ||
-      record_cursor(x, 1, after) != CC_OK)
-    return;
+  if (!person_page_query(x, &limit, &reason, after)) return;
   struct tx tx;
   struct episode ep;
   enum access_decision decision;

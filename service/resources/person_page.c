@@ -56,3 +56,8 @@ done:
   json_decref(items);
   PQclear(res);
 }
+
+bool person_page_query(struct exchange *x, int *limit, const char **reason, char *after[1]) {
+  return query_limit(x, limit) == CC_OK && access_break_glass_reason(x, reason) &&
+         record_cursor(x, 1, after) == CC_OK;
+}

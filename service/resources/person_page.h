@@ -7,6 +7,11 @@
 
 #include "resources/access.h"
 
+/* The query of a page of a person's records: limit, cursor (one part: the last row's id) and the
+ * break-glass reason. Replies 400 and returns false when one is malformed; otherwise the caller
+ * frees after with cursor_parts_free(after, 1). */
+bool person_page_query(struct exchange *x, int *limit, const char **reason, char *after[1]);
+
 /* Adjusts one item of the page (a new reference the page owns) from its result row, e.g. to add
  * values computed by a rule. Returns CC_OK or a failure to reply with. */
 typedef enum cc_status (*page_item_fn)(struct exchange *x, PGresult *res, int row, json_t *item);

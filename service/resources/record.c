@@ -181,13 +181,7 @@ void record_get(struct exchange *x, const struct record_type *type) {
     struct access_target target = {type->resource_type, id, id};
     status = access_audit_read(x, &tx, &target, decision, reason);
   }
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto done;
-  }
-  reply_etag(x, PQgetvalue(res, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(res, 0, 2));
+  record_commit_reply(x, &tx, status, res);
 done:
   PQclear(res);
   tx_end(&tx);
@@ -248,13 +242,7 @@ void record_update(struct exchange *x, const struct record_type *type) {
   changes = fields_changes_new(current, merged, type->fields);
   details = json_pack("{s:O}", "changes", changes);
   status = audit(x, &tx, type, "update", id, details);
-  if (status == CC_OK) status = tx_commit(&tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto done;
-  }
-  reply_etag(x, PQgetvalue(updated, 0, 1));
-  reply_json_text(x, 200, PQgetvalue(updated, 0, 2));
+  record_commit_reply(x, &tx, status, updated);
 done:
   free_params(params, n);
   json_decref(details);
@@ -264,6 +252,16 @@ done:
   PQclear(updated);
   PQclear(res);
   tx_end(&tx);
+}
+
+void record_commit_reply(struct exchange *x, struct tx *tx, enum cc_status status, PGresult *res) {
+  if (status == CC_OK) status = tx_commit(tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return;
+  }
+  reply_etag(x, PQgetvalue(res, 0, 1));
+  reply_json_text(x, 200, PQgetvalue(res, 0, 2));
 }
 
 enum cc_status record_cursor(struct exchange *x, size_t count, char **parts) {

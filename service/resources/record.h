@@ -51,6 +51,11 @@ void record_update(struct exchange *x, const struct record_type *type);
 void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
                  const char **params, int limit, size_t cursor_parts);
 
+/* The end of a handler that read or changed one record: commits tx when status is CC_OK, then
+ * replies 200 with the record of res (columns id, version, representation JSON) and its ETag;
+ * replies with the failure otherwise. */
+void record_commit_reply(struct exchange *x, struct tx *tx, enum cc_status status, PGresult *res);
+
 /* Link: <path?filters&cursor=…>; rel="next", keeping the caller's filters and limit. */
 void record_reply_next_link(struct exchange *x, const char *cursor);
 
