@@ -87,6 +87,7 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
   cfg->connection_timeout_s =
       (int)int_var(lookup, errors, "CARECOORD_CONNECTION_TIMEOUT_S", 30, 1, 3600);
   cfg->drain_timeout_s = (int)int_var(lookup, errors, "CARECOORD_DRAIN_TIMEOUT_S", 20, 0, 600);
+  cfg->http_threads = (int)int_var(lookup, errors, "CARECOORD_HTTP_THREADS", 16, 1, 256);
   cfg->db_pool_size = (int)int_var(lookup, errors, "CARECOORD_DB_POOL_SIZE", 8, 1, 256);
   cfg->db_pool_wait_ms = (int)int_var(lookup, errors, "CARECOORD_DB_POOL_WAIT_MS", 2000, 1, 60000);
   cfg->db_statement_timeout_ms =
@@ -102,6 +103,8 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
               "CARECOORD_JWT_DEV_HS256_SECRET_FILE");
   cfg->jwt_roles_claim = text_var(lookup, "CARECOORD_JWT_ROLES_CLAIM", "roles");
   cfg->jwt_leeway_s = (int)int_var(lookup, errors, "CARECOORD_JWT_LEEWAY_S", 60, 0, 600);
+  cfg->jwt_cache_size =
+      (size_t)int_var(lookup, errors, "CARECOORD_JWT_CACHE_SIZE", 8192, 0, 1000000);
   cfg->dev_signing_key_file = text_var(lookup, "CARECOORD_DEV_SIGNING_KEY_FILE", NULL);
   cfg->log_level = text_var(lookup, "CARECOORD_LOG_LEVEL", "info");
   enum log_level level;

@@ -32,6 +32,7 @@ struct config {
   int port;
   size_t max_body_bytes;
   int max_connections;
+  int http_threads; /* worker threads serving the connections */
   int connection_timeout_s;
   int drain_timeout_s;
   int db_pool_size;
@@ -44,6 +45,7 @@ struct config {
   const char *jwt_dev_hs256_secret_file; /* development only: enables HS256 */
   const char *jwt_roles_claim;
   int jwt_leeway_s;
+  size_t jwt_cache_size; /* verified tokens remembered (auth/token_cache.h); 0 disables */
   const char *dev_signing_key_file;
   const char *log_level;
   struct policy policy;

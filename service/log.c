@@ -10,6 +10,8 @@ static const char *const LEVEL_NAMES[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level) { min_level = level; }
 
+bool log_enabled(enum log_level level) { return level >= min_level; }
+
 int log_level_parse(const char *text, enum log_level *out) {
   for (int i = 0; i < 4; i++) {
     if (strcmp(text, LEVEL_NAMES[i]) == 0) {
@@ -36,7 +38,9 @@ void log_event(enum log_level level, const char *msg, json_t *fields) {
   json_t *line = json_pack("{s:s, s:s, s:s}", "ts", ts, "level", LEVEL_NAMES[level], "msg", msg);
   if (line && fields) json_object_update(line, fields);
   json_decref(fields);
-  char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  /* Durations to the microsecond, not 2.2360000000000002. */
+  char *text =
+      line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
   if (text) {
     /* One fputs per line keeps concurrent writers' lines whole. */
     flockfile(stderr);

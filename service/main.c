@@ -90,10 +90,10 @@ static int command_token(const struct config *cfg, int argc, char **argv) {
 }
 
 /* Refuses to serve a database whose schema differs from the one this binary was built for. */
-static int check_schema(struct db_pool *pool, const struct config *cfg) {
+static int check_schema(struct db_pool *pool) {
   struct tx tx;
   int version = -1;
-  enum cc_status status = tx_begin(pool, cfg->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(pool, &tx);
   if (status == CC_OK) status = db_schema_version(&tx, &version);
   tx_end(&tx);
   if (status != CC_OK) {
@@ -125,9 +125,10 @@ static int command_serve(const struct config *cfg) {
   struct db_pool *pool = NULL;
   struct metrics *metrics = metrics_new(ROUTE_COUNT);
   int rc = 1;
-  if (!metrics || db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms, &pool) != CC_OK)
+  if (!metrics || db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms,
+                                  cfg->db_statement_timeout_ms, &pool) != CC_OK)
     goto done;
-  if (check_schema(pool, cfg) != 0) goto done;
+  if (check_schema(pool) != 0) goto done;
   struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier};
   struct sealer *sealer = sealer_start(cfg->database_url);
   rc = server_run(&app);

@@ -16,7 +16,9 @@ enum cc_status audit_append(struct tx *tx, const struct audit_actor *actor,
                           event->resource_type, event->resource_id, event->service_user_id,
                           actor->request_id, actor->client_address, event->outcome,
                           details};
-  enum cc_status status = tx_exec(tx, &INSERT_EVENT, params, NULL);
+  /* Sent with the transaction's next statement or its COMMIT: same transaction, no round trip
+   * of its own. */
+  enum cc_status status = tx_defer(tx, &INSERT_EVENT, params);
   free(details);
   return status;
 }

@@ -24,6 +24,8 @@ struct audit_event {
   const json_t *details;       /* borrowed; e.g. changed fields, ids returned; may be NULL */
 };
 
+/* Appends the event in tx. It is written with the transaction's next statement or its commit
+ * (tx_defer), which report its failure: a transaction never commits without its events. */
 enum cc_status audit_append(struct tx *tx, const struct audit_actor *actor,
                             const struct audit_event *event);
 

@@ -18,7 +18,7 @@
 #define SEAL_LOCK_KEY "7161446297866"
 #define SEAL_BATCH 5000
 #define SEAL_BATCH_TEXT "5000"
-#define SEAL_STATEMENT_TIMEOUT_MS "30000"
+#define SEAL_STATEMENT_TIMEOUT_MS 30000
 #define MAX_BACKOFF_STEPS 25 /* at most 25 intervals (5 s) between reconnection attempts */
 
 struct sealer {
@@ -31,10 +31,10 @@ struct sealer {
   bool outage_logged;
 };
 
-/* The last link: its seq and hash, and the txid of its event (NULL when that event is gone,
- * which only tampering can cause; the search for unsealed events then scans everything). */
+/* The last link: its seq and hash, and the txid and id of its event (NULL when that event is
+ * gone, which only tampering can cause; the search for unsealed events then scans everything). */
 static const char LAST_LINK_SQL[] =
-    "SELECT c.seq, c.hash, e.txid FROM audit_chain c"
+    "SELECT c.seq, c.hash, e.txid, e.id FROM audit_chain c"
     " LEFT JOIN audit_events e ON e.id = c.event_id ORDER BY c.seq DESC LIMIT 1";
 
 /* Why this order is stable. The horizon is the xmin of this statement's own snapshot: every
@@ -45,13 +45,16 @@ static const char LAST_LINK_SQL[] =
  * whole chain in (txid, id) order: no event can ever turn up that belongs before a link
  * already sealed. An event's id alone would not do: ids are drawn when a row is inserted but
  * become visible when its transaction commits, in any order.
- * Unsealed events all have txid >= the last sealed event's txid (same argument), which bounds
- * the search through the (txid, id) index. */
+ * Unsealed events all come after the last sealed event in (txid, id) order: by the same
+ * argument for a later transaction, and within the last link's own transaction because all its
+ * events became visible together and were sealed in id order (a batch may have stopped part-way
+ * through it). So the search starts just after the last link in the (txid, id) index, and a
+ * transaction that wrote many events is not rescanned batch after batch. */
 static const char UNSEALED_SQL[] =
     "SELECT e.id, " AUDIT_CONTENT_SQL
     " FROM audit_events e"
     " WHERE e.txid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))"
-    "   AND ($1::xid8 IS NULL OR e.txid >= $1::xid8)"
+    "   AND ($1::xid8 IS NULL OR (e.txid, e.id) > ($1::xid8, $2::bigint))"
     "   AND NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.id)"
     " ORDER BY e.txid, e.id LIMIT " SEAL_BATCH_TEXT;
 
@@ -60,7 +63,7 @@ static const char INSERT_LINKS_SQL[] =
     " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])";
 
 static bool connect_db(struct sealer *s) {
-  s->pg = db_connect(s->conninfo, "carecoord-sealer");
+  s->pg = db_connect(s->conninfo, "carecoord-sealer", SEAL_STATEMENT_TIMEOUT_MS);
   if (PQstatus(s->pg) == CONNECTION_OK) {
     if (s->outage_logged) log_message(LOG_INFO, "audit sealer reconnected to the database");
     s->outage_logged = false;
@@ -127,9 +130,6 @@ static int seal_batch(struct sealer *s) {
   struct array ids = {0}, seqs = {0}, prevs = {0}, hashes = {0};
   int sealed = -1;
   if (!exec_ok(s, "begin", "BEGIN", 0, NULL, NULL)) return -1;
-  if (!exec_ok(s, "timeout", "SET LOCAL statement_timeout = " SEAL_STATEMENT_TIMEOUT_MS, 0, NULL,
-               NULL))
-    goto done;
   PGresult *lock = NULL;
   if (!exec_ok(s, "lock", "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK_KEY ")", 0, NULL, &lock))
     goto done;
@@ -142,13 +142,18 @@ static int seal_batch(struct sealer *s) {
   if (!exec_ok(s, "last link", LAST_LINK_SQL, 0, NULL, &last)) goto done;
   long long seq = 0;
   char prev[AUDIT_HASH_HEX_LEN + 1] = "";
-  const char *bound = NULL;
+  const char *after_txid = NULL, *after_id = NULL;
   if (PQntuples(last) == 1) {
     seq = atoll(PQgetvalue(last, 0, 0));
     snprintf(prev, sizeof prev, "%s", PQgetvalue(last, 0, 1));
-    if (!PQgetisnull(last, 0, 2)) bound = PQgetvalue(last, 0, 2);
+    if (!PQgetisnull(last, 0, 2)) {
+      after_txid = PQgetvalue(last, 0, 2);
+      after_id = PQgetvalue(last, 0, 3);
+    }
   }
-  if (!exec_ok(s, "unsealed", UNSEALED_SQL, 1, (const char *const[]){bound}, &rows)) goto done;
+  if (!exec_ok(s, "unsealed", UNSEALED_SQL, 2, (const char *const[]){after_txid, after_id},
+               &rows))
+    goto done;
   int n = PQntuples(rows);
   if (n == 0) {
     sealed = 0;

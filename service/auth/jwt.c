@@ -13,11 +13,14 @@
 #include <string.h>
 
 #include "auth/roles.h"
+#include "auth/token_cache.h"
 #include "base64url.h"
 
 #define KID_MAX 128
 #define MAX_KEYS 32
 #define HS256_SECRET_MIN 32
+/* A verified token is re-verified at least this often, whatever its exp. */
+#define CACHE_MAX_SECONDS 3600
 
 struct key {
   char kid[KID_MAX + 1];
@@ -32,6 +35,7 @@ struct verifier {
   struct key keys[MAX_KEYS];
   size_t count;
   bool by_kid; /* a JWKS: the token header's kid selects the key */
+  struct token_cache *cache;
 };
 
 static const struct {
@@ -216,6 +220,7 @@ struct verifier *verifier_new(const struct config *cfg) {
   struct verifier *v = calloc(1, sizeof *v);
   if (!v) return NULL;
   v->cfg = cfg;
+  v->cache = token_cache_new(cfg->jwt_cache_size);
   bool ok;
   if (cfg->jwt_public_key_file) {
     var = "CARECOORD_JWT_PUBLIC_KEY_FILE: not a readable RSA (2048+ bits) or EC P-256 PEM public key";
@@ -239,6 +244,7 @@ struct verifier *verifier_new(const struct config *cfg) {
 void verifier_free(struct verifier *v) {
   if (!v) return;
   for (size_t i = 0; i < MAX_KEYS; i++) free(v->keys[i].material);
+  token_cache_free(v->cache);
   free(v);
 }
 
@@ -318,8 +324,10 @@ static bool read_roles(const json_t *claim, struct principal *p) {
   return true;
 }
 
+/* Checks the claims at now and fills p; *valid_until is when the token stops being valid
+ * (exp plus leeway, at most CACHE_MAX_SECONDS away). Returns NULL, or why the token fails. */
 static const char *check_claims(const struct verifier *v, const json_t *claims, time_t now,
-                                struct principal *p) {
+                                struct principal *p, time_t *valid_until) {
   const struct config *cfg = v->cfg;
   double exp = 0, nbf = 0, iat = 0, t = (double)now, leeway = cfg->jwt_leeway_s;
   if (!number_claim(claims, "exp", true, &exp)) return "exp missing or not a number";
@@ -339,7 +347,14 @@ static const char *check_claims(const struct verifier *v, const json_t *claims, 
   if (!read_roles(json_object_get(claims, cfg->jwt_roles_claim), p)) return "roles claim missing";
   snprintf(p->subject, sizeof p->subject, "%s", sub);
   snprintf(p->org, sizeof p->org, "%s", org ? json_string_value(org) : "");
+  /* Compared as doubles first: exp may be any JSON number, far beyond time_t. */
+  double until = exp + leeway;
+  *valid_until = until < t + CACHE_MAX_SECONDS ? (time_t)until : now + CACHE_MAX_SECONDS;
   return NULL;
+}
+
+void verifier_cache_stats(const struct verifier *v, struct token_cache_stats *out) {
+  token_cache_stats(v->cache, out);
 }
 
 enum token_result verifier_check(const struct verifier *v, const char *token, time_t now,
@@ -349,6 +364,7 @@ enum token_result verifier_check(const struct verifier *v, const char *token, ti
     *reason = "missing or oversized token";
     return TOKEN_INVALID;
   }
+  if (token_cache_get(v->cache, token, now, principal)) return TOKEN_VALID;
   const struct key *key = select_key(v, token, reason);
   if (!key) return TOKEN_INVALID;
   jwt_t *jwt = NULL;
@@ -367,8 +383,12 @@ enum token_result verifier_check(const struct verifier *v, const char *token, ti
     *reason = "claims are not a JSON object";
     goto done;
   }
-  *reason = check_claims(v, claims, now, principal);
-  if (!*reason) result = TOKEN_VALID;
+  time_t valid_until = 0;
+  *reason = check_claims(v, claims, now, principal, &valid_until);
+  if (!*reason) {
+    result = TOKEN_VALID;
+    token_cache_put(v->cache, token, valid_until, principal);
+  }
 done:
   json_decref(claims);
   free(grants);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "auth/principal.h"
+#include "auth/token_cache.h"
 #include "config.h"
 
 #define TOKEN_MAX_LEN 8192
@@ -30,8 +31,13 @@ enum token_result {
 };
 
 /* Verifies token at time now and fills principal. On TOKEN_INVALID, reason (a short phrase for
- * the server log, never containing the token) says why. */
+ * the server log, never containing the token) says why. A token that passed every check is
+ * remembered until it expires (CARECOORD_JWT_CACHE_SIZE, auth/token_cache.h), so a client's
+ * next requests skip the signature check. */
 enum token_result verifier_check(const struct verifier *v, const char *token, time_t now,
                                  struct principal *principal, const char **reason);
+
+/* How often the cache of verified tokens answered, for the metrics. */
+void verifier_cache_stats(const struct verifier *v, struct token_cache_stats *out);
 
 #endif

@@ -48,9 +48,16 @@ enum access_decision policy_decide_referral(unsigned roles, enum access_action a
                                             const struct referral_relationship *rel,
                                             bool break_glass_requested);
 
-/* Looks up the relationship of the caller (token subject; an active staff row with that subject)
- * with the person, in the caller's transaction. No staff row: only in_intake can be true.
- * *exists says whether the person exists at all (when false, rel is all false). */
+/* The statements that find the caller's relationship with a person, parameters ($1 the token
+ * subject, $2 the person's id), or ($1, $2 an episode's id) for the episode's person: one row
+ * that policy_relationship_read understands. Run them in a batch beside the record they guard
+ * (tx_exec_batch). */
+extern const struct db_stmt POLICY_RELATIONSHIP, POLICY_RELATIONSHIP_OF_EPISODE;
+/* *exists says whether the person exists at all (when false, rel is all false). No active staff
+ * row with the token's subject: only in_intake can be true. */
+void policy_relationship_read(const PGresult *res, bool *exists, struct relationship *rel);
+
+/* Runs POLICY_RELATIONSHIP for the caller and the person, in the caller's transaction. */
 enum cc_status policy_relationship(struct tx *tx, const char *subject, const char *person_id,
                                    bool *exists, struct relationship *rel);
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +19,15 @@ struct db_conn {
 
 struct db_pool {
   char *conninfo;
-  int size, wait_ms;
+  int size, wait_ms, statement_timeout_ms;
   pthread_mutex_t mutex;
   pthread_cond_t released;
   int in_use, waiting;
   struct db_conn *conns;
 };
 
-enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, struct db_pool **out) {
+enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms,
+                           struct db_pool **out) {
   struct db_pool *pool = calloc(1, sizeof *pool);
   if (!pool) return CC_INTERNAL;
   pool->conninfo = strdup(conninfo);
@@ -38,6 +40,7 @@ enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, struct d
   }
   pool->size = size;
   pool->wait_ms = wait_ms;
+  pool->statement_timeout_ms = statement_timeout_ms;
   pthread_mutex_init(&pool->mutex, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -76,19 +79,24 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out) {
   pthread_mutex_unlock(&pool->mutex);
 }
 
-PGconn *db_connect(const char *conninfo, const char *application_name) {
+PGconn *db_connect(const char *conninfo, const char *application_name, int statement_timeout_ms) {
   /* Sessions run in UTC so timestamps serialise unambiguously; an abandoned transaction cannot
-   * hold locks for long. Later keywords override the same ones in the configured URL. */
+   * hold locks for long; no statement runs longer than the timeout. Set once per session, they
+   * cost no round trip per transaction. Later keywords override the same ones in the configured
+   * URL. The timeout is a validated integer from configuration, not request data. */
   static const char *const KEYS[] = {"dbname", "connect_timeout", "application_name", "options",
                                      NULL};
-  const char *values[] = {conninfo, "3", application_name,
-                          "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000", NULL};
+  char options[128];
+  snprintf(options, sizeof options,
+           "-c TimeZone=UTC -c idle_in_transaction_session_timeout=60000 -c statement_timeout=%d",
+           statement_timeout_ms);
+  const char *values[] = {conninfo, "3", application_name, options, NULL};
   return PQconnectdbParams(KEYS, values, 1);
 }
 
 static bool conn_open(struct db_pool *pool, struct db_conn *c) {
   conn_close(c);
-  c->pg = db_connect(pool->conninfo, "carecoord");
+  c->pg = db_connect(pool->conninfo, "carecoord", pool->statement_timeout_ms);
   if (PQstatus(c->pg) != CONNECTION_OK) {
     log_message(LOG_WARN, "database connection failed");
     conn_close(c);
@@ -167,15 +175,7 @@ static enum cc_status result_failure(struct tx *tx, PGresult *res, const char *w
   return status;
 }
 
-static bool begin_on(struct db_conn *c, const char *sql) {
-  PGresult *res = PQexec(c->pg, sql);
-  bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-  PQclear(res);
-  if (!ok && PQstatus(c->pg) != CONNECTION_OK) c->broken = true;
-  return ok;
-}
-
-enum cc_status tx_begin(struct db_pool *pool, int statement_timeout_ms, struct tx *tx) {
+enum cc_status tx_begin(struct db_pool *pool, struct tx *tx) {
   memset(tx, 0, sizeof *tx);
   tx->pool = pool;
   tx->conn = pool_acquire(pool);
@@ -183,24 +183,9 @@ enum cc_status tx_begin(struct db_pool *pool, int statement_timeout_ms, struct t
     log_message(LOG_WARN, "database pool exhausted");
     return CC_UNAVAILABLE;
   }
-  /* The timeout is a validated integer from configuration, not request data. */
-  char sql[96];
-  snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d", statement_timeout_ms);
-  /* A pooled session may have died with a server restart; one fresh connection is tried
-   * before giving up, because nothing has been sent in this transaction yet. */
-  for (int attempt = 0; attempt < 2; attempt++) {
-    if (!tx->conn->pg || tx->conn->broken) {
-      if (!conn_open(pool, tx->conn)) break;
-    }
-    if (begin_on(tx->conn, sql)) {
-      tx->open = true;
-      return CC_OK;
-    }
-    if (!tx->conn->broken) break;
-  }
-  pool_release(pool, tx->conn);
-  tx->conn = NULL;
-  return CC_UNAVAILABLE;
+  /* Nothing is sent yet: BEGIN travels with the transaction's first statement. */
+  tx->open = true;
+  return CC_OK;
 }
 
 static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt) {
@@ -209,64 +194,232 @@ static bool is_prepared(const struct db_conn *c, const struct db_stmt *stmt) {
   return false;
 }
 
-static enum cc_status ensure_prepared(struct tx *tx, const struct db_stmt *stmt) {
-  struct db_conn *c = tx->conn;
-  if (is_prepared(c, stmt)) return CC_OK;
-  PGresult *res = PQprepare(c->pg, stmt->name, stmt->sql, stmt->nparams, NULL);
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    enum cc_status status = result_failure(tx, res, stmt->name);
-    PQclear(res);
-    return status;
-  }
-  PQclear(res);
+static bool remember_prepared(struct db_conn *c, const struct db_stmt *stmt) {
   if (c->nprepared == c->capacity) {
     size_t capacity = c->capacity ? c->capacity * 2 : 32;
     const struct db_stmt **grown = realloc(c->prepared, capacity * sizeof *grown);
-    if (!grown) return CC_INTERNAL;
+    if (!grown) return false;
     c->prepared = grown;
     c->capacity = capacity;
   }
   c->prepared[c->nprepared++] = stmt;
+  return true;
+}
+
+static void free_params(char **params, int count) {
+  for (int p = 0; p < count; p++) free(params[p]);
+  free(params);
+}
+
+static void deferred_clear(struct tx *tx) {
+  for (size_t i = 0; i < tx->ndeferred; i++)
+    free_params(tx->deferred[i].params, tx->deferred[i].stmt->nparams);
+  tx->ndeferred = 0;
+}
+
+/* What one result of a round trip answers. */
+struct expected {
+  const char *what;           /* for the log */
+  const struct db_stmt *stmt; /* for a PREPARE: the statement now prepared on the session */
+  int wanted;                 /* a caller's statement: its result goes to out[wanted - 1] */
+};
+
+#define ROUND_TRIP_MAX (2 * (TX_MAX_DEFERRED + TX_MAX_BATCH) + 2)
+
+/* The caller's statements of a round trip. */
+struct batch {
+  size_t count;
+  const struct db_stmt *const *stmts;
+  const char *const *const *params;
+  PGresult **out;
+};
+
+static bool send_statement(PGconn *pg, const struct db_conn *c, const struct db_stmt *stmt,
+                           const char *const *params, int wanted, struct expected *expect,
+                           int *n) {
+  /* The same statement twice in one round trip is prepared once. */
+  bool preparing = false;
+  for (int i = 0; i < *n; i++) preparing |= expect[i].stmt == stmt;
+  if (!preparing && !is_prepared(c, stmt)) {
+    if (!PQsendPrepare(pg, stmt->name, stmt->sql, stmt->nparams, NULL)) return false;
+    expect[(*n)++] = (struct expected){stmt->name, stmt, 0};
+  }
+  if (!PQsendQueryPrepared(pg, stmt->name, stmt->nparams, params, NULL, NULL, 0)) return false;
+  expect[(*n)++] = (struct expected){stmt->name, NULL, wanted};
+  return true;
+}
+
+static bool send_command(PGconn *pg, const char *sql, struct expected *expect, int *n) {
+  if (!PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, 0)) return false;
+  expect[(*n)++] = (struct expected){sql, NULL, 0};
+  return true;
+}
+
+/* Queues what the transaction owes the server (BEGIN, deferred statements), then the batch's
+ * statements or COMMIT, and a sync, in pipeline mode: one network round trip. Returns how many
+ * results to expect, or -1 when nothing could be sent. */
+static int send_round_trip(struct tx *tx, const struct batch *batch, bool commit,
+                           struct expected *expect) {
+  PGconn *pg = tx->conn->pg;
+  int n = 0;
+  if (!PQenterPipelineMode(pg)) return -1;
+  if (!tx->begun && !send_command(pg, "BEGIN", expect, &n)) return -1;
+  for (size_t i = 0; i < tx->ndeferred; i++) {
+    const struct tx_deferred *d = &tx->deferred[i];
+    if (!send_statement(pg, tx->conn, d->stmt, (const char *const *)d->params, 0, expect, &n))
+      return -1;
+  }
+  for (size_t i = 0; i < batch->count; i++)
+    if (!send_statement(pg, tx->conn, batch->stmts[i], batch->params[i], (int)i + 1, expect, &n))
+      return -1;
+  if (commit && !send_command(pg, "COMMIT", expect, &n)) return -1;
+  if (!PQpipelineSync(pg)) return -1;
+  return n;
+}
+
+static bool result_ok(const PGresult *res) {
+  ExecStatusType rs = PQresultStatus(res);
+  return rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK;
+}
+
+/* Reads a round trip's results in order. The first failure decides the status (whatever was
+ * queued after it comes back PGRES_PIPELINE_ABORTED, never executed); the results of the
+ * batch's statements go to its out array. */
+static enum cc_status read_round_trip(struct tx *tx, const struct expected *expect, int n,
+                                      const struct batch *batch) {
+  PGconn *pg = tx->conn->pg;
+  enum cc_status status = CC_OK;
+  bool lost = false;
+  for (int i = 0; i < n && !lost; i++) {
+    PGresult *res = PQgetResult(pg);
+    if (!res) {
+      lost = true;
+      break;
+    }
+    if (status == CC_OK && !result_ok(res)) status = result_failure(tx, res, expect[i].what);
+    if (status == CC_OK && expect[i].stmt && !remember_prepared(tx->conn, expect[i].stmt))
+      status = CC_INTERNAL;
+    if (status == CC_OK && expect[i].wanted)
+      batch->out[expect[i].wanted - 1] = res;
+    else
+      PQclear(res);
+    /* Each statement's results end with a NULL. */
+    for (PGresult *extra; (extra = PQgetResult(pg));) PQclear(extra);
+  }
+  PGresult *sync = lost ? NULL : PQgetResult(pg);
+  if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) lost = true;
+  PQclear(sync);
+  if (lost || !PQexitPipelineMode(pg)) {
+    tx->conn->broken = true;
+    if (status == CC_OK) status = result_failure(tx, NULL, "pipeline");
+  }
+  for (size_t i = 0; status != CC_OK && i < batch->count; i++) {
+    PQclear(batch->out[i]);
+    batch->out[i] = NULL;
+  }
+  return status;
+}
+
+/* At debug level, which statements travelled together: what a request costs the database, and
+ * how the benchmark's pgbench scripts group the same statements (tests/bench). */
+static void log_round_trip(const struct expected *expect, int n) {
+  json_t *names = json_array();
+  for (int i = 0; i < n; i++)
+    if (!expect[i].stmt) json_array_append_new(names, json_string(expect[i].what));
+  log_event(LOG_DEBUG, "database round trip", json_pack("{s:o}", "statements", names));
+}
+
+/* A pooled session that PostgreSQL ended while it sat idle (a restart, pg_terminate_backend)
+ * has its goodbye waiting in the socket, and an idle session is otherwise sent nothing: anything
+ * readable means the session is not fit to start a transaction, found before anything is sent. */
+static bool session_usable(struct db_conn *c) {
+  if (!c->pg || c->broken || PQstatus(c->pg) != CONNECTION_OK) return false;
+  struct pollfd waiting = {.fd = PQsocket(c->pg), .events = POLLIN};
+  return poll(&waiting, 1, 0) == 0;
+}
+
+/* One round trip: what the transaction owes the server, then the batch (its results in its out
+ * array), or COMMIT. A transaction's first round trip gets a fresh session when the pooled one
+ * is dead. */
+static enum cc_status round_trip(struct tx *tx, const struct batch *batch, bool commit) {
+  struct expected expect[ROUND_TRIP_MAX];
+  for (size_t i = 0; i < batch->count; i++) batch->out[i] = NULL;
+  if (!tx->begun && !session_usable(tx->conn) && !conn_open(tx->pool, tx->conn))
+    return CC_UNAVAILABLE;
+  int n = send_round_trip(tx, batch, commit, expect);
+  if (n > 0 && log_enabled(LOG_DEBUG)) log_round_trip(expect, n);
+  enum cc_status status;
+  if (n < 0) {
+    tx->conn->broken = true;
+    status = result_failure(tx, NULL, "pipeline");
+  } else {
+    status = read_round_trip(tx, expect, n, batch);
+  }
+  deferred_clear(tx);
+  if (status == CC_OK) tx->begun = true;
+  else tx->open = false; /* the transaction failed: tx_end rolls back what reached the server */
+  return status;
+}
+
+enum cc_status tx_defer(struct tx *tx, const struct db_stmt *stmt, const char *const *params) {
+  if (!tx->open) return CC_INTERNAL;
+  /* A full queue goes to the server now, with this statement. */
+  if (tx->ndeferred == TX_MAX_DEFERRED) {
+    PGresult *ignored = NULL;
+    enum cc_status status = round_trip(tx, &(struct batch){1, &stmt, &params, &ignored}, false);
+    PQclear(ignored);
+    return status;
+  }
+  char **copies = calloc((size_t)stmt->nparams + 1, sizeof *copies);
+  if (!copies) return CC_INTERNAL;
+  for (int p = 0; p < stmt->nparams; p++) {
+    if (params[p] && !(copies[p] = strdup(params[p]))) {
+      free_params(copies, p);
+      return CC_INTERNAL;
+    }
+  }
+  tx->deferred[tx->ndeferred++] = (struct tx_deferred){stmt, copies};
   return CC_OK;
 }
 
 enum cc_status tx_exec(struct tx *tx, const struct db_stmt *stmt, const char *const *params,
                        PGresult **out) {
-  if (out) *out = NULL;
-  if (!tx->open) return CC_INTERNAL;
-  enum cc_status status = ensure_prepared(tx, stmt);
-  if (status != CC_OK) return status;
-  PGresult *res = PQexecPrepared(tx->conn->pg, stmt->name, stmt->nparams, params, NULL, NULL, 0);
-  ExecStatusType rs = PQresultStatus(res);
-  if (rs != PGRES_TUPLES_OK && rs != PGRES_COMMAND_OK) {
-    status = result_failure(tx, res, stmt->name);
-    PQclear(res);
-    return status;
-  }
+  PGresult *res = NULL;
+  enum cc_status status = tx_exec_batch(tx, 1, &stmt, &params, &res);
   if (out)
     *out = res;
   else
     PQclear(res);
-  return CC_OK;
+  return status;
+}
+
+enum cc_status tx_exec_batch(struct tx *tx, size_t count, const struct db_stmt *const *stmts,
+                             const char *const *const *params, PGresult **out) {
+  for (size_t i = 0; i < count; i++) out[i] = NULL;
+  if (!tx->open || count == 0 || count > TX_MAX_BATCH) return CC_INTERNAL;
+  return round_trip(tx, &(struct batch){count, stmts, params, out}, false);
 }
 
 enum cc_status tx_commit(struct tx *tx) {
   if (!tx->open) return CC_INTERNAL;
-  PGresult *res = PQexec(tx->conn->pg, "COMMIT");
-  tx->open = false;
+  /* A transaction that never reached the server has nothing to commit. */
   enum cc_status status = CC_OK;
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) status = result_failure(tx, res, "COMMIT");
-  PQclear(res);
+  if (tx->begun || tx->ndeferred) status = round_trip(tx, &(struct batch){0}, true);
+  tx->open = false;
   return status;
 }
 
 void tx_end(struct tx *tx) {
   if (!tx->conn) return;
-  if (tx->open && !tx->conn->broken) {
-    PGresult *res = PQexec(tx->conn->pg, "ROLLBACK");
+  /* Whatever the server still holds open (not committed, or aborted by an error) is rolled
+   * back on a session that still works. */
+  PGconn *pg = tx->conn->pg;
+  if (pg && !tx->conn->broken && PQtransactionStatus(pg) != PQTRANS_IDLE) {
+    PGresult *res = PQexec(pg, "ROLLBACK");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) tx->conn->broken = true;
     PQclear(res);
   }
+  deferred_clear(tx);
   tx->open = false;
   pool_release(tx->pool, tx->conn);
   tx->conn = NULL;

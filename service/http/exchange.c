@@ -10,6 +10,52 @@
 
 #define LIMIT_DEFAULT 50
 #define LIMIT_MAX 200
+#define BODY_BLOCK_MAX 65536
+
+/* A reply's body, handed to libmicrohttpd as a stream so that its free callback tells when the
+ * response is finished with: sent in full, or abandoned with its connection. That moment, not
+ * the handler's return, ends a request in flight for the drain on shutdown, whichever worker
+ * thread sends it. */
+struct reply_body {
+  void (*done)(void *arg);
+  void *done_arg;
+  size_t len;
+  char data[];
+};
+
+static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max) {
+  const struct reply_body *body = cls;
+  if (pos >= body->len) return U_STREAM_END;
+  size_t n = body->len - (size_t)pos < max ? body->len - (size_t)pos : max;
+  memcpy(buf, body->data + pos, n);
+  return (ssize_t)n;
+}
+
+static void body_free(void *cls) {
+  struct reply_body *body = cls;
+  if (body->done) body->done(body->done_arg);
+  free(body);
+}
+
+/* Sets status and body; a later call replaces both (the earlier body is never sent). */
+static void set_body(struct exchange *x, int http_status, const char *text) {
+  size_t len = strlen(text);
+  struct reply_body *body = malloc(sizeof *body + len + 1);
+  if (!body) return; /* no body: ulfius answers with its own error */
+  *body = (struct reply_body){x->reply_done, x->reply_done_arg, len};
+  memcpy(body->data, text, len + 1);
+  size_t block = len == 0 ? 1 : len < BODY_BLOCK_MAX ? len : BODY_BLOCK_MAX;
+  if (ulfius_set_stream_response(x->response, (unsigned)http_status, body_read, body_free, len,
+                                 block, body) != U_OK) {
+    free(body);
+    return;
+  }
+  if (x->reply_body) { /* replaced: the response no longer owns it */
+    x->reply_body->done = NULL;
+    free(x->reply_body);
+  }
+  x->reply_body = body;
+}
 
 const char *exchange_header(const struct exchange *x, const char *name) {
   return u_map_get_case(x->request->map_header, name);
@@ -25,7 +71,7 @@ void reply_header(struct exchange *x, const char *name, const char *value) {
 
 void reply_text(struct exchange *x, int http_status, const char *content_type, const char *text) {
   reply_header(x, "Content-Type", content_type);
-  ulfius_set_string_body_response(x->response, (unsigned)http_status, text);
+  set_body(x, http_status, text);
   x->status = http_status;
 }
 
@@ -52,8 +98,7 @@ static void reply_problem_document(struct exchange *x, enum cc_status status, co
   int http_status = cc_status_info(status)->http_status;
   reply_header(x, "Content-Type", "application/problem+json");
   if (status == CC_UNAVAILABLE) reply_header(x, "Retry-After", "1");
-  ulfius_set_string_body_response(x->response, (unsigned)http_status,
-                                  text ? text : "{\"status\":500}");
+  set_body(x, http_status, text ? text : "{\"status\":500}");
   free(text);
   x->status = http_status;
 }

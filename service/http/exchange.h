@@ -43,6 +43,11 @@ struct exchange {
   struct principal principal; /* the caller, once authenticated */
   struct audit_actor actor;
   int status; /* HTTP status replied, 0 until a reply */
+  /* Called once the reply has been sent, or abandoned with its connection: the server's count
+   * of requests in flight (http/server.c). */
+  void (*reply_done)(void *arg);
+  void *reply_done_arg;
+  struct reply_body *reply_body; /* set by the last reply (owned by the response) */
 };
 
 const char *exchange_header(const struct exchange *x, const char *name);

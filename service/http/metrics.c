@@ -128,7 +128,8 @@ static void render_histogram(struct text *t, const char *method, const char *rou
          cumulative);
 }
 
-char *metrics_render_new(struct metrics *m, struct db_pool *pool) {
+char *metrics_render_new(struct metrics *m, struct db_pool *pool,
+                         const struct token_cache_stats *tokens) {
   struct text t = {0};
   append(&t, "# HELP carecoord_http_requests_total HTTP requests by route template and status.\n"
              "# TYPE carecoord_http_requests_total counter\n");
@@ -172,5 +173,14 @@ char *metrics_render_new(struct metrics *m, struct db_pool *pool) {
          "# HELP carecoord_db_pool_waiting Requests waiting for a database connection.\n"
          "# TYPE carecoord_db_pool_waiting gauge\ncarecoord_db_pool_waiting %d\n",
          stats.size, stats.in_use, stats.waiting);
+  append(&t,
+         "# HELP carecoord_token_cache_hits_total Bearer tokens found already verified.\n"
+         "# TYPE carecoord_token_cache_hits_total counter\ncarecoord_token_cache_hits_total %lu\n"
+         "# HELP carecoord_token_cache_misses_total Bearer tokens verified in full.\n"
+         "# TYPE carecoord_token_cache_misses_total counter\n"
+         "carecoord_token_cache_misses_total %lu\n"
+         "# HELP carecoord_token_cache_capacity Verified tokens the cache can hold.\n"
+         "# TYPE carecoord_token_cache_capacity gauge\ncarecoord_token_cache_capacity %zu\n",
+         tokens->hits, tokens->misses, tokens->capacity);
   return t.data;
 }

@@ -1,11 +1,12 @@
 /* Prometheus metrics: request counts by route template and status, a latency histogram per
- * route, in-flight requests and the database pool's state. Labels come only from the route
+ * route, in-flight requests, the database pool's state and the verified-token cache. Labels come only from the route
  * table and fixed lists, so clients cannot create new series. */
 #ifndef CARECOORD_METRICS_H
 #define CARECOORD_METRICS_H
 
 #include <stddef.h>
 
+#include "auth/token_cache.h"
 #include "db/db.h"
 
 struct metrics;
@@ -17,6 +18,7 @@ void metrics_observe(struct metrics *m, long route_index, const char *method, in
                      long duration_us);
 void metrics_in_flight(struct metrics *m, int delta);
 /* Prometheus text exposition; caller frees. */
-char *metrics_render_new(struct metrics *m, struct db_pool *pool);
+char *metrics_render_new(struct metrics *m, struct db_pool *pool,
+                         const struct token_cache_stats *tokens);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,12 @@
 #include "log.h"
 
 #define MAX_JSON_DEPTH 32
+/* Per connection: the request line and headers (a bearer token is at most 8 KiB) and the
+ * response headers. Bodies do not live here. 1,000 idle keep-alive connections cost 1,000 times
+ * the part of it a request touched. */
+#define CONNECTION_MEMORY_BYTES 16384
+/* Descriptors beyond the connections: listener, epoll sets, database pool, sealer, logs. */
+#define SPARE_DESCRIPTORS 128
 
 struct server {
   const struct app *app;
@@ -29,24 +36,17 @@ struct server {
   long in_flight; /* requests dispatched whose response has not finished sending */
 };
 
-/* With a thread per connection, a request's dispatch and its completion notice run on the
- * connection's thread; this marks that the completion must end an in-flight request. */
-static _Thread_local int request_open;
-
 static void in_flight_begin(struct server *srv) {
   pthread_mutex_lock(&srv->mutex);
   srv->in_flight++;
   pthread_mutex_unlock(&srv->mutex);
-  request_open = 1;
   metrics_in_flight(srv->app->metrics, 1);
 }
 
-static void request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
-                              enum MHD_RequestTerminationCode toe) {
-  struct server *srv = cls;
-  mhd_request_completed(NULL, connection, con_cls, toe);
-  if (!request_open) return;
-  request_open = 0;
+/* The reply's body has been sent, or dropped with its connection (http/exchange.c), on
+ * whichever worker thread that happened. */
+static void in_flight_end(void *arg) {
+  struct server *srv = arg;
   metrics_in_flight(srv->app->metrics, -1);
   pthread_mutex_lock(&srv->mutex);
   if (--srv->in_flight == 0) pthread_cond_broadcast(&srv->idle);
@@ -204,7 +204,7 @@ static void audit_refusal(struct exchange *x) {
   struct audit_event event = {.action = "deny", .resource_type = x->route->path,
                               .resource_id = x->param_count ? x->params[0] : NULL,
                               .outcome = "denied"};
-  if (tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx) == CC_OK &&
+  if (tx_begin(x->app->pool, &tx) == CC_OK &&
       audit_append(&tx, &x->actor, &event) == CC_OK)
     tx_commit(&tx);
   tx_end(&tx);
@@ -269,6 +269,8 @@ static void finish(struct server *srv, struct exchange *x, const struct timespec
 
   for (size_t i = 0; i < x->param_count; i++) free(x->params[i]);
   json_decref(x->body);
+  /* Without a body (out of memory) nothing will report the reply as sent. */
+  if (!x->reply_body) in_flight_end(srv);
 }
 
 static int dispatch(const struct _u_request *request, struct _u_response *response,
@@ -278,7 +280,8 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   clock_gettime(CLOCK_MONOTONIC, &start);
   in_flight_begin(srv);
 
-  struct exchange x = {.app = srv->app, .request = request, .response = response};
+  struct exchange x = {.app = srv->app, .request = request, .response = response,
+                       .reply_done = in_flight_end, .reply_done_arg = srv};
   assign_request_id(&x);
   assign_client_address(&x);
   x.actor = (struct audit_actor){.subject = "anonymous", .roles = "{}",
@@ -302,6 +305,21 @@ static void wait_for_idle(struct server *srv, int timeout_s) {
   long left = srv->in_flight;
   pthread_mutex_unlock(&srv->mutex);
   if (left) log_message(LOG_WARN, "drain timed out with %ld requests in flight", left);
+}
+
+/* Every connection is a descriptor: lets max_connections in if the hard limit allows it. */
+static void raise_descriptor_limit(int max_connections) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  rlim_t wanted = (rlim_t)max_connections + SPARE_DESCRIPTORS;
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted
+                                                                               : limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < wanted)
+    log_message(LOG_WARN,
+                "CARECOORD_MAX_CONNECTIONS=%d needs %lu open files but the limit is %lu: raise "
+                "the hard limit (ulimit -Hn) or lower the setting",
+                max_connections, (unsigned long)wanted, (unsigned long)limit.rlim_cur);
 }
 
 int server_run(const struct app *app) {
@@ -334,15 +352,20 @@ int server_run(const struct app *app) {
 
   struct MHD_OptionItem options[] = {
       {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, &srv},
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
       {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
       {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
+      {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
+      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_BYTES, NULL},
       {MHD_OPTION_END, 0, NULL},
   };
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  /* A fixed pool of worker threads, each serving its connections from epoll (README
+   * "Threading model"). */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG;
+  raise_descriptor_limit(cfg->max_connections);
   if (ulfius_start_framework_with_mhd_options(&instance, flags, options) != U_OK) {
     log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted)",
                 cfg->listen_address, cfg->port);
@@ -350,9 +373,9 @@ int server_run(const struct app *app) {
     return 1;
   }
   log_event(LOG_INFO, "listening",
-            json_pack("{s:s, s:i, s:i, s:i}", "address", cfg->listen_address, "port", cfg->port,
-                      "max_connections", cfg->max_connections, "db_pool_size",
-                      cfg->db_pool_size));
+            json_pack("{s:s, s:i, s:i, s:i, s:i}", "address", cfg->listen_address, "port",
+                      cfg->port, "max_connections", cfg->max_connections, "http_threads",
+                      cfg->http_threads, "db_pool_size", cfg->db_pool_size));
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -42,14 +42,24 @@ bool access_refuse(struct exchange *x, struct tx *tx, const struct access_target
 
 bool access_person(struct exchange *x, struct tx *tx, const struct access_target *target,
                    enum access_action action, bool break_glass, enum access_decision *decision) {
+  PGresult *relationship = NULL;
+  enum cc_status status = tx_exec(tx, &POLICY_RELATIONSHIP,
+                                  (const char *const[]){x->principal.subject,
+                                                        target->service_user_id},
+                                  &relationship);
+  bool allowed = status == CC_OK && access_person_decide(x, tx, target, action, break_glass,
+                                                         relationship, decision);
+  if (status != CC_OK) reply_problem(x, status, NULL);
+  PQclear(relationship);
+  return allowed;
+}
+
+bool access_person_decide(struct exchange *x, struct tx *tx, const struct access_target *target,
+                          enum access_action action, bool break_glass,
+                          const PGresult *relationship, enum access_decision *decision) {
   bool exists;
   struct relationship rel;
-  enum cc_status status =
-      policy_relationship(tx, x->principal.subject, target->service_user_id, &exists, &rel);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    return false;
-  }
+  policy_relationship_read(relationship, &exists, &rel);
   if (!exists) {
     reply_problem(x, CC_NOT_FOUND, "No service_user has this id.");
     return false;

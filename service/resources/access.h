@@ -33,6 +33,12 @@ bool access_break_glass_requested(const struct exchange *x);
 bool access_person(struct exchange *x, struct tx *tx, const struct access_target *target,
                    enum access_action action, bool break_glass, enum access_decision *decision);
 
+/* access_person, from the result of a relationship statement (auth/policy.h) that the caller
+ * ran itself, typically in one batch with the record it guards. */
+bool access_person_decide(struct exchange *x, struct tx *tx, const struct access_target *target,
+                          enum access_action action, bool break_glass,
+                          const PGresult *relationship, enum access_decision *decision);
+
 /* Commits a deny event for target and replies with status (403, or 404 where even the existence
  * of the record is not the caller's to learn) and detail. Returns false, for `return
  * access_refuse(...)`. */

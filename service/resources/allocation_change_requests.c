@@ -124,7 +124,7 @@ void change_requests_create(struct exchange *x) {
   PGresult *res = NULL;
   enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) goto failed;
   if (!episode_access(x, &tx, RESOURCE, NULL, true, ACCESS_WRITE,
                       access_break_glass_requested(x), &ep, &decision))
@@ -211,7 +211,7 @@ void change_requests_decide(struct exchange *x) {
   json_t *details = NULL;
   enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) goto failed;
   if (!episode_access(x, &tx, RESOURCE, id, true, ACCESS_WRITE, access_break_glass_requested(x),
                       &ep, &decision))

@@ -416,7 +416,7 @@ void allocations_create(struct exchange *x) {
   struct allocation_made made = {0};
   enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -482,7 +482,7 @@ void allocations_update(struct exchange *x) {
   json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
   char *params[6] = {0};
   enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) goto failed;
   if (!episode_access(x, &tx, "allocation", id, true, ACCESS_WRITE,
                       access_break_glass_requested(x), &ep, &decision))

@@ -152,7 +152,7 @@ void service_users_access_log(struct exchange *x) {
   if (query_limit(x, &limit) != CC_OK || event_cursor(x, &after) != CC_OK) return;
   struct tx tx;
   PGresult *res = NULL;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK) status = tx_exec(&tx, &PERSON_EXISTS, (const char *const[]){id}, &res);
   bool exists = status == CC_OK && PQntuples(res) == 1;
   PQclear(res);
@@ -191,7 +191,7 @@ void audit_events_verify(struct exchange *x) {
   char prev[AUDIT_HASH_HEX_LEN + 1] = ""; /* the previous link's hash; "" before the first */
   char after[24] = "0";
   /* One snapshot for the whole walk, so concurrent sealing cannot look like a break. */
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK) status = tx_exec(&tx, &VERIFY_SNAPSHOT, NULL, NULL);
   if (status == CC_OK) status = tx_exec(&tx, &VERIFY_UNSEALED, NULL, &res);
   if (status == CC_OK) unsealed = atoll(PQgetvalue(res, 0, 0));

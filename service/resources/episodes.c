@@ -83,41 +83,62 @@ static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
 bool episode_access(struct exchange *x, struct tx *tx, const char *resource_type,
                     const char *resource_id, bool lock, enum access_action action,
                     bool break_glass, struct episode *ep, enum access_decision *decision) {
+  return episode_access_with(x, tx, resource_type, resource_id, lock, action, break_glass, ep,
+                             decision, &(struct episode_fetch){0});
+}
+
+bool episode_access_with(struct exchange *x, struct tx *tx, const char *resource_type,
+                         const char *resource_id, bool lock, enum access_action action,
+                         bool break_glass, struct episode *ep, enum access_decision *decision,
+                         struct episode_fetch *also) {
   const char *id = x->params[0];
   *ep = (struct episode){0};
+  also->result = NULL;
   if (!text_is_uuid(id)) {
     reply_problem(x, CC_NOT_FOUND, "No episode has this id.");
     return false;
   }
-  PGresult *res = NULL;
-  enum cc_status status = CC_OK;
-  if (lock) status = tx_exec(tx, &EPISODE_LOCK, (const char *const[]){id}, &res);
-  if (status == CC_OK && lock && PQntuples(res) == 0) status = CC_NOT_FOUND;
-  PQclear(res);
-  res = NULL;
-  if (status == CC_OK)
-    status = tx_exec(tx, &EPISODE_FIND, (const char *const[]){id, x->principal.subject}, &res);
-  if (status == CC_OK && PQntuples(res) == 0) status = CC_NOT_FOUND;
+  /* One round trip: the lock, the episode's facts, the relationship with its person and what
+   * the handler reads beside them. */
+  const struct db_stmt *stmts[TX_MAX_BATCH];
+  const char *const *params[TX_MAX_BATCH];
+  PGresult *res[TX_MAX_BATCH] = {NULL};
+  size_t n = 0;
+  const char *const by_id[] = {id}, *const find[] = {id, x->principal.subject},
+                    *const relationship[] = {x->principal.subject, id};
+  if (lock) stmts[n] = &EPISODE_LOCK, params[n++] = by_id;
+  size_t facts = n;
+  stmts[n] = &EPISODE_FIND, params[n++] = find;
+  stmts[n] = &POLICY_RELATIONSHIP_OF_EPISODE, params[n++] = relationship;
+  if (also->stmt) stmts[n] = also->stmt, params[n++] = also->params;
+  enum cc_status status = tx_exec_batch(tx, n, stmts, params, res);
+  if (status == CC_OK && (PQntuples(res[0]) == 0 || PQntuples(res[facts]) == 0))
+    status = CC_NOT_FOUND;
   if (status == CC_OK) {
+    PGresult *f = res[facts];
     snprintf(ep->id, sizeof ep->id, "%s", id);
-    copy_id(ep->service_user_id, res, 0);
-    ep->open = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-    if (!care_level_parse(PQgetvalue(res, 0, 2), &ep->care_level)) status = CC_INTERNAL;
-    ep->inpatient_ward = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-    ep->held_by_callers_team = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
-    copy_id(ep->clock_allocation_id, res, 5);
+    copy_id(ep->service_user_id, f, 0);
+    ep->open = strcmp(PQgetvalue(f, 0, 1), "t") == 0;
+    if (!care_level_parse(PQgetvalue(f, 0, 2), &ep->care_level)) status = CC_INTERNAL;
+    ep->inpatient_ward = strcmp(PQgetvalue(f, 0, 3), "t") == 0;
+    ep->held_by_callers_team = strcmp(PQgetvalue(f, 0, 4), "t") == 0;
+    copy_id(ep->clock_allocation_id, f, 5);
   }
-  PQclear(res);
+  bool allowed = false;
   if (status == CC_NOT_FOUND) {
     reply_problem(x, CC_NOT_FOUND, "No episode has this id.");
-    return false;
-  }
-  if (status != CC_OK) {
+  } else if (status != CC_OK) {
     reply_problem(x, status, NULL);
-    return false;
+  } else {
+    struct access_target target = {resource_type, resource_id, ep->service_user_id};
+    allowed = access_person_decide(x, tx, &target, action, break_glass, res[facts + 1], decision);
   }
-  struct access_target target = {resource_type, resource_id, ep->service_user_id};
-  return access_person(x, tx, &target, action, break_glass, decision);
+  if (allowed && also->stmt) {
+    also->result = res[n - 1];
+    res[n - 1] = NULL;
+  }
+  for (size_t i = 0; i < n; i++) PQclear(res[i]);
+  return allowed;
 }
 
 bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,
@@ -154,15 +175,19 @@ void episodes_get(struct exchange *x) {
   if (!access_break_glass_reason(x, &reason)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL;
+  struct episode_fetch summary = {&EPISODE_SELECT, (const char *const[]){x->params[0]}, NULL};
   json_t *episode = NULL;
   enum access_decision decision = ACCESS_ALLOW;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  if (status == CC_OK && !episode_access(x, &tx, "episode", x->params[0], false, ACCESS_READ,
-                                         reason != NULL, &ep, &decision))
+  enum cc_status status = tx_begin(x->app->pool, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
     goto done;
-  if (status == CC_OK) status = tx_exec(&tx, &EPISODE_SELECT, (const char *const[]){ep.id}, &res);
-  if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
+  }
+  if (!episode_access_with(x, &tx, "episode", x->params[0], false, ACCESS_READ, reason != NULL,
+                           &ep, &decision, &summary))
+    goto done;
+  PGresult *res = summary.result;
+  if (PQntuples(res) != 1) status = CC_INTERNAL;
   if (status == CC_OK) episode = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
   if (status == CC_OK && !episode) status = CC_INTERNAL;
   if (status == CC_OK) status = add_due_dates(x, res, 0, episode);
@@ -179,7 +204,7 @@ void episodes_get(struct exchange *x) {
   episode = NULL;
 done:
   json_decref(episode);
-  PQclear(res);
+  PQclear(summary.result);
   tx_end(&tx);
 }
 
@@ -196,7 +221,7 @@ void service_users_episodes(struct exchange *x) {
   struct tx tx;
   struct access_target target = {"episode", NULL, person};
   enum access_decision decision = ACCESS_ALLOW;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
   } else if (access_person(x, &tx, &target, ACCESS_READ, reason != NULL, &decision)) {
@@ -218,24 +243,25 @@ void episode_child_get(struct exchange *x, const char *resource_type, const stru
   if (!access_break_glass_reason(x, &reason)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL;
+  struct episode_fetch child = {select, (const char *const[]){id, x->params[0]}, NULL};
   enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  if (status == CC_OK && !episode_access(x, &tx, resource_type, id, false, ACCESS_READ,
-                                         reason != NULL, &ep, &decision))
+  enum cc_status status = tx_begin(x->app->pool, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
     goto done;
-  if (status == CC_OK) status = tx_exec(&tx, select, (const char *const[]){id, ep.id}, &res);
-  if (status == CC_OK && PQntuples(res) == 0) {
+  }
+  if (!episode_access_with(x, &tx, resource_type, id, false, ACCESS_READ, reason != NULL, &ep,
+                           &decision, &child))
+    goto done;
+  if (PQntuples(child.result) == 0) {
     reply_problem(x, CC_NOT_FOUND, "%s", not_found);
     goto done;
   }
-  if (status == CC_OK) {
-    struct access_target target = {resource_type, id, ep.service_user_id};
-    status = access_audit_read(x, &tx, &target, decision, reason);
-  }
-  record_commit_reply(x, &tx, status, res);
+  struct access_target target = {resource_type, id, ep.service_user_id};
+  status = access_audit_read(x, &tx, &target, decision, reason);
+  record_commit_reply(x, &tx, status, child.result);
 done:
-  PQclear(res);
+  PQclear(child.result);
   tx_end(&tx);
 }
 
@@ -247,7 +273,7 @@ void episode_child_list(struct exchange *x, const char *resource_type, const str
   struct tx tx;
   struct episode ep;
   enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
   } else if (episode_access(x, &tx, resource_type, NULL, false, ACCESS_READ, reason != NULL, &ep,

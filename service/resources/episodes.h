@@ -33,6 +33,20 @@ bool episode_access(struct exchange *x, struct tx *tx, const char *resource_type
                     const char *resource_id, bool lock, enum access_action action,
                     bool break_glass, struct episode *ep, enum access_decision *decision);
 
+/* A statement an episode_access_with caller reads beside the episode's access check, in the
+ * same round trip; result is set (the caller PQclear()s it) only when access is allowed. */
+struct episode_fetch {
+  const struct db_stmt *stmt;
+  const char *const *params;
+  PGresult *result;
+};
+
+/* episode_access, fetching also->stmt in the same round trip (tx_exec_batch). */
+bool episode_access_with(struct exchange *x, struct tx *tx, const char *resource_type,
+                         const char *resource_id, bool lock, enum access_action action,
+                         bool break_glass, struct episode *ep, enum access_decision *decision,
+                         struct episode_fetch *also);
+
 /* Managers allocate and decide only for episodes their own team holds: otherwise 403 with a
  * committed deny event for target. Returns true when the caller's team holds the episode. */
 bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "auth/jwt.h"
 #include "db/migrate.h"
 #include "http/metrics.h"
 #include "resources/resources.h"
@@ -12,7 +13,7 @@ void health_live(struct exchange *x) { reply_json_text(x, 200, "{\"status\":\"ok
 void health_ready(struct exchange *x) {
   struct tx tx;
   int version = -1;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK) status = db_schema_version(&tx, &version);
   tx_end(&tx);
   if (status != CC_OK) {
@@ -31,7 +32,9 @@ void health_ready(struct exchange *x) {
 }
 
 void metrics_scrape(struct exchange *x) {
-  char *text = metrics_render_new(x->app->metrics, x->app->pool);
+  struct token_cache_stats tokens;
+  verifier_cache_stats(x->app->verifier, &tokens);
+  char *text = metrics_render_new(x->app->metrics, x->app->pool, &tokens);
   if (!text) {
     reply_problem(x, CC_INTERNAL, NULL);
     return;

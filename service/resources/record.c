@@ -13,10 +13,9 @@
 
 #define MAX_FIELDS 32
 
-/* Replies for a failed statement, explaining a known constraint in the client's terms. */
-static void reply_db_failure(struct exchange *x, const struct record_type *type,
+void record_reply_db_failure(struct exchange *x, const struct constraint_problem *constraints,
                              const struct tx *tx, enum cc_status status) {
-  for (const struct constraint_problem *c = type->constraints; c && c->constraint; c++) {
+  for (const struct constraint_problem *c = constraints; c && c->constraint; c++) {
     if (strcmp(c->constraint, tx->error.constraint) != 0) continue;
     if (c->status == CC_VALIDATION) {
       struct field_errors errors = {0};
@@ -83,15 +82,33 @@ static enum cc_status audit(struct exchange *x, struct tx *tx, const struct reco
   return audit_append(tx, &x->actor, &event);
 }
 
-/* The access policy for a person's record, in the request's transaction and before the record
- * is read (resources/access.h). Records that are not a person's are not subject to it. */
-static bool authorise(struct exchange *x, struct tx *tx, const struct record_type *type,
-                      const char *id, enum access_action action, bool break_glass,
-                      enum access_decision *decision) {
+/* Runs stmt ($1 the record's id) for a record the caller means to read or change, and decides
+ * the access policy for a person's record (resources/access.h) in the same round trip: the
+ * record comes back beside the relationship, and is used only if the policy allows. Records that
+ * are not a person's are not subject to it. Returns false after replying (404 for an unknown
+ * person, 403 after the deny event, or the failure). */
+static bool fetch_authorised(struct exchange *x, struct tx *tx, const struct record_type *type,
+                             const char *id, enum access_action action, bool break_glass,
+                             const struct db_stmt *stmt, PGresult **res,
+                             enum access_decision *decision) {
   *decision = ACCESS_ALLOW;
-  if (!type->person_record) return true;
-  struct access_target target = {type->resource_type, id, id};
-  return access_person(x, tx, &target, action, break_glass, decision);
+  const struct db_stmt *stmts[] = {&POLICY_RELATIONSHIP, stmt};
+  const char *const *params[] = {(const char *const[]){x->principal.subject, id},
+                                 (const char *const[]){id}};
+  PGresult *results[2] = {NULL, NULL};
+  size_t first = type->person_record ? 0 : 1;
+  enum cc_status status = tx_exec_batch(tx, 2 - first, stmts + first, params + first,
+                                        results + first);
+  bool allowed = status == CC_OK;
+  if (!allowed) reply_problem(x, status, NULL);
+  if (allowed && type->person_record) {
+    struct access_target target = {type->resource_type, id, id};
+    allowed = access_person_decide(x, tx, &target, action, break_glass, results[0], decision);
+  }
+  PQclear(results[0]);
+  *res = allowed ? results[1] : NULL;
+  if (!allowed) PQclear(results[1]);
+  return allowed;
 }
 
 /* Columns (id, version, json) of a one-row result. */
@@ -119,7 +136,7 @@ void record_create(struct exchange *x, const struct record_type *type) {
   struct tx tx;
   PGresult *res = NULL;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -127,7 +144,7 @@ void record_create(struct exchange *x, const struct record_type *type) {
   if (idempotency_begin(x, &tx, &idem) != CC_OK || idem == IDEMPOTENCY_REPLAYED) goto done;
   status = tx_exec(&tx, type->insert, (const char *const *)params, &res);
   if (status != CC_OK) {
-    reply_db_failure(x, type, &tx, status);
+    record_reply_db_failure(x, type->constraints, &tx, status);
     goto done;
   }
   struct row row = row_of(res);
@@ -167,17 +184,21 @@ void record_get(struct exchange *x, const struct record_type *type) {
   struct tx tx;
   PGresult *res = NULL;
   enum access_decision decision = ACCESS_ALLOW;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  if (status == CC_OK && !authorise(x, &tx, type, id, ACCESS_READ, reason != NULL, &decision))
+  enum cc_status status = tx_begin(x->app->pool, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
     goto done;
-  if (status == CC_OK) status = tx_exec(&tx, type->select, (const char *const[]){id}, &res);
-  if (status == CC_OK && PQntuples(res) == 0) {
+  }
+  if (!fetch_authorised(x, &tx, type, id, ACCESS_READ, reason != NULL, type->select, &res,
+                        &decision))
+    goto done;
+  if (PQntuples(res) == 0) {
     reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
     goto done;
   }
   /* A person's record is shown only once its read event is committed; a break-glass read
    * carries its reason (R-AUD-1). */
-  if (status == CC_OK && type->person_record) {
+  if (type->person_record) {
     struct access_target target = {type->resource_type, id, id};
     status = access_audit_read(x, &tx, &target, decision, reason);
   }
@@ -205,16 +226,15 @@ void record_update(struct exchange *x, const struct record_type *type) {
   char *params[MAX_FIELDS + 1];
   size_t n = 0;
   enum access_decision decision = ACCESS_ALLOW;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
-  /* Break-glass never covers a change: asking for it here is refused like any other write. */
-  if (status == CC_OK &&
-      !authorise(x, &tx, type, id, ACCESS_WRITE, access_break_glass_requested(x), &decision))
-    goto done;
-  if (status == CC_OK) status = tx_exec(&tx, type->lock, (const char *const[]){id}, &res);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
   }
+  /* Break-glass never covers a change: asking for it here is refused like any other write. */
+  if (!fetch_authorised(x, &tx, type, id, ACCESS_WRITE, access_break_glass_requested(x),
+                        type->lock, &res, &decision))
+    goto done;
   if (PQntuples(res) == 0) {
     reply_problem(x, CC_NOT_FOUND, "No %s has this id.", type->resource_type);
     goto done;
@@ -236,7 +256,7 @@ void record_update(struct exchange *x, const struct record_type *type) {
   n += record_params(type, merged, is_mutable, params + 1);
   status = tx_exec(&tx, type->update, (const char *const *)params, &updated);
   if (status != CC_OK) {
-    reply_db_failure(x, type, &tx, status);
+    record_reply_db_failure(x, type->constraints, &tx, status);
     goto done;
   }
   changes = fields_changes_new(current, merged, type->fields);
@@ -328,7 +348,7 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
   PGresult *res = NULL;
   json_t *ids = NULL, *details = NULL;
   char *cursor = NULL, *body = NULL;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK) status = tx_exec(&tx, stmt, params, &res);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);

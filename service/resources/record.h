@@ -56,6 +56,11 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
  * replies with the failure otherwise. */
 void record_commit_reply(struct exchange *x, struct tx *tx, enum cc_status status, PGresult *res);
 
+/* Replies for a failed statement, explaining a constraint named in constraints (ends with {0})
+ * in the client's terms: 422 with the field, or 409. */
+void record_reply_db_failure(struct exchange *x, const struct constraint_problem *constraints,
+                             const struct tx *tx, enum cc_status status);
+
 /* Link: <path?filters&cursor=…>; rel="next", keeping the caller's filters and limit. */
 void record_reply_next_link(struct exchange *x, const char *cursor);
 

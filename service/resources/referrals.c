@@ -103,8 +103,6 @@ static const struct field_spec DECISION_FIELDS[] = {
 #define VIEWS "id, version, " REFERRAL_JSON ", " PARTNER_JSON
 enum { COL_ID, COL_VERSION, COL_JSON, COL_PARTNER_JSON };
 
-static const struct db_stmt PERSON_EXISTS = {
-    "referrals_person_exists", "SELECT 1 FROM service_users WHERE id = $1::uuid", 1};
 static const struct db_stmt PERSON_BY_NHS_NUMBER = {
     "referrals_person_by_nhs_number",
     "SELECT id, date_of_birth::text FROM service_users WHERE nhs_number = $1", 1};
@@ -192,7 +190,10 @@ static const struct db_stmt LIST = {
     " ORDER BY r.response_due_at, r.id LIMIT $12",
     12};
 
+/* The person named by service_user_id is checked by the foreign key, in the insert itself. */
 static const struct constraint_problem CONSTRAINTS[] = {
+    {"referrals_service_user_id_fkey", CC_VALIDATION, "/service_user_id",
+     "no service user has this id"},
     {"referrals_external_reference_key", CC_CONFLICT, NULL,
      "Your organisation has already sent a referral with this external_reference."},
     {"episodes_one_open_per_team", CC_CONFLICT, NULL,
@@ -218,16 +219,6 @@ static const char *partner_org(const struct exchange *x) {
 
 static const char *member(const json_t *object, const char *name) {
   return json_string_value(json_object_get(object, name));
-}
-
-/* Replies for a failed statement, naming a known constraint in the client's terms. */
-static void reply_failure(struct exchange *x, const struct tx *tx, enum cc_status status) {
-  for (const struct constraint_problem *c = CONSTRAINTS; c->constraint; c++)
-    if (strcmp(c->constraint, tx->error.constraint) == 0) {
-      reply_problem(x, c->status, "%s", c->message);
-      return;
-    }
-  reply_problem(x, status, NULL);
 }
 
 static enum cc_status audit_referral(struct exchange *x, struct tx *tx, const char *action,
@@ -292,20 +283,7 @@ static bool resolve_person(struct exchange *x, struct tx *tx, char person[37], b
   const char *id = member(x->body, "service_user_id");
   PGresult *res = NULL;
   enum cc_status status;
-  if (id) {
-    status = tx_exec(tx, &PERSON_EXISTS, (const char *const[]){id}, &res);
-    bool found = status == CC_OK && PQntuples(res) == 1;
-    PQclear(res);
-    if (status != CC_OK) {
-      reply_problem(x, status, NULL);
-      return false;
-    }
-    if (!found) {
-      struct field_errors errors = {0};
-      field_errors_add(&errors, "/service_user_id", NULL, "no service user has this id");
-      reply_validation(x, &errors);
-      return false;
-    }
+  if (id) { /* the insert's foreign key checks that the person exists */
     snprintf(person, 37, "%s", id);
     return true;
   }
@@ -373,7 +351,7 @@ void referrals_create(struct exchange *x) {
   enum idempotency_state idem = IDEMPOTENCY_NONE;
   char person[37], location[64];
   bool registered = false;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -395,7 +373,7 @@ void referrals_create(struct exchange *x) {
                           x->principal.subject};
   status = tx_exec(&tx, &INSERT, params, &res);
   if (status != CC_OK) {
-    reply_failure(x, &tx, status);
+    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
     goto done;
   }
   const char *id = PQgetvalue(res, 0, COL_ID);
@@ -487,7 +465,7 @@ void referrals_get(struct exchange *x) {
   struct tx tx;
   PGresult *facts = NULL, *res = NULL;
   enum access_decision decision = ACCESS_ALLOW;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, &tx);
+  enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK) {
     facts = authorise(x, &tx, id, ACCESS_READ, reason != NULL, &decision);
     if (!facts) goto done;
@@ -586,7 +564,7 @@ static bool transition_allowed(struct exchange *x, PGresult *facts, enum referra
 /* Starts an action on a referral: the caller may write it, the transaction holds its row. */
 static PGresult *begin_action(struct exchange *x, struct tx *tx, const char *id) {
   enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, x->app->config->db_statement_timeout_ms, tx);
+  enum cc_status status = tx_begin(x->app->pool, tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     return NULL;
@@ -660,7 +638,7 @@ void referrals_triage(struct exchange *x) {
   const char *params[] = {id, urgency_name, team, local_reason, due_text, x->principal.subject};
   status = tx_exec(&tx, &TRIAGE, params, &res);
   if (status != CC_OK) {
-    reply_failure(x, &tx, status);
+    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
     goto done;
   }
   finish_action(x, &tx, facts, res, REFERRAL_TRIAGED);
@@ -700,7 +678,7 @@ static bool open_episode(struct exchange *x, struct tx *tx, PGresult *facts, con
   const char *params[] = {person, PQgetvalue(facts, 0, FACT_TEAM), id, level};
   enum cc_status status = tx_exec(tx, &EPISODE_OPEN, params, &res);
   if (status != CC_OK) {
-    reply_failure(x, tx, status);
+    record_reply_db_failure(x, CONSTRAINTS, tx, status);
     PQclear(res);
     return false;
   }
@@ -753,7 +731,7 @@ void referrals_decide(struct exchange *x) {
                           x->principal.subject};
   enum cc_status status = tx_exec(&tx, &DECIDE, params, &res);
   if (status != CC_OK) {
-    reply_failure(x, &tx, status);
+    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
     goto done;
   }
   finish_action(x, &tx, facts, res, to);

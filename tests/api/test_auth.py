@@ -30,7 +30,9 @@ from carecoord import (
     jose_token,
     key_config_env,
     log_lines,
+    metric_value,
     parse_challenge,
+    parse_metrics,
     run_binary,
     service_user_payload,
     staff_payload,
@@ -806,3 +808,52 @@ def test_forbidden_read_of_a_person_record_is_audited_as_deny(rsa_service, db, r
     rows = db.rows("SELECT actor, roles, action, outcome FROM audit_events WHERE actor = %s", (sub,))
     assert [(row["action"], row["outcome"]) for row in rows] == [("deny", "denied")], rows
     assert list(rows[0]["roles"]) == ["partner"], rows
+
+
+# == the cache of verified tokens ================================================================
+
+
+def token_cache_metrics(svc):
+    samples = parse_metrics(send(svc, "GET", "/metrics").text)
+    return {name: metric_value(samples, f"carecoord_token_cache_{name}")
+            for name in ("hits_total", "misses_total", "capacity")}
+
+
+def test_a_verified_token_is_remembered_but_a_copy_with_other_claims_is_not(rsa_service, db, rsa_key):
+    """The cache is keyed by the whole token text: the genuine token's signature on claims it
+    never signed is verified in full, and refused, even while the genuine token is cached."""
+    token = rsa_key.sign(claims(sub=unique("cached-"), roles=["reporting"]))
+    assert_forbidden(send(rsa_service, "GET", "/teams", token=token))  # verified, remembered
+    before = token_cache_metrics(rsa_service)
+    assert_forbidden(send(rsa_service, "GET", "/teams", token=token))
+    after = token_cache_metrics(rsa_service)
+    assert after["hits_total"] >= before["hits_total"] + 1, (before, after)
+    header, _, signature = token.split(".")
+    forged = unsigned_token(claims(roles=["manager"]), alg="RS256").split(".")[1]
+    assert_rejected(rsa_service, db, f"{header}.{forged}.{signature}")
+    assert_rejected(rsa_service, db, f"{token}x")
+
+
+def test_a_remembered_token_is_refused_once_it_expires(service_factory, db, rsa_pem_file, rsa_key):
+    svc = service_factory.start(
+        env=key_config_env(public_key_file=rsa_pem_file, CARECOORD_JWT_LEEWAY_S="0")
+    )
+    token = rsa_key.sign(claims(roles=["manager"], exp=now() + 3))
+    assert_accepted(svc, token)
+    assert_accepted(svc, token)
+    assert token_cache_metrics(svc)["hits_total"] >= 1
+    wait_until(lambda: send(svc, "GET", "/teams", token=token).status_code == 401, 15,
+               "the remembered token to be refused after its exp")
+    assert_rejected(svc, db, token)
+    svc.stop()
+
+
+def test_the_token_cache_can_be_turned_off(service_factory, rsa_pem_file, rsa_key):
+    svc = service_factory.start(
+        env=key_config_env(public_key_file=rsa_pem_file, CARECOORD_JWT_CACHE_SIZE="0")
+    )
+    token = rsa_key.sign(claims(roles=["manager"]))
+    assert_accepted(svc, token)
+    assert_accepted(svc, token)
+    assert token_cache_metrics(svc) == {"hits_total": 0, "misses_total": 0, "capacity": 0}
+    svc.stop()

@@ -4,6 +4,7 @@ graceful shutdown, role privileges, migrations and configuration validation."""
 import os
 import re
 import signal
+import socket
 import threading
 import time
 
@@ -19,6 +20,7 @@ from carecoord import (
     create_database,
     drop_database,
     free_port,
+    log_lines,
     metric_value,
     parse_metrics,
     run_binary,
@@ -219,6 +221,160 @@ def test_pool_exhaustion_gives_503_with_retry_after(service_factory, db, databas
     svc.stop()
 
 
+# -- sessions, statement timeout and round trips ------------------------------------------------------
+
+
+def test_statement_timeout_cancels_a_statement_waiting_too_long_with_503(service_factory, db, database):
+    """CARECOORD_DB_STATEMENT_TIMEOUT_MS is a setting of every pooled session: a change blocked on
+    a row lock past it is cancelled (503, nothing changed) and the session serves the next
+    request."""
+    svc = service_factory.start(env={"CARECOORD_DB_STATEMENT_TIMEOUT_MS": "300",
+                                     "CARECOORD_DB_POOL_SIZE": "1"})
+    with svc.api() as api:
+        su = create(api, "/service-users", service_user_payload())
+        lock = RowLock(db, "service_users", su["id"])
+        try:
+            started = time.monotonic()
+            r = api.patch(f"/service-users/{su['id']}", json={"given_name": "Blocked"},
+                          headers={"If-Match": '"1"'})
+            elapsed = time.monotonic() - started
+        finally:
+            lock.release()
+        assert_unavailable(r)
+        assert 0.25 <= elapsed < 5, f"cancelled after {elapsed:.2f}s; the timeout is 300 ms"
+        again = api.get(f"/service-users/{su['id']}")
+        assert again.status_code == 200, again.text
+        assert again.json()["given_name"] == su["given_name"]
+        assert again.json()["version"] == 1
+    svc.stop()
+
+
+def test_sessions_closed_by_the_server_are_replaced_before_the_next_request(service_factory, db, database):
+    """A pooled session that PostgreSQL ended while it was idle (a restart, an administrator) is
+    noticed before anything is sent on it: the next request succeeds rather than failing."""
+    svc = service_factory.start(env={"CARECOORD_DB_POOL_SIZE": "2"})
+    with svc.api() as api:
+        su = create(api, "/service-users", service_user_payload())
+        assert api.get(f"/service-users/{su['id']}").status_code == 200
+        ended = db.scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND application_name = 'carecoord'", (database.name,))
+        assert ended >= 1
+        wait_until(lambda: db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            " AND application_name = 'carecoord'", (database.name,)) == 0, 10,
+            "the terminated sessions to be gone")
+        for _ in range(4):
+            r = api.get(f"/service-users/{su['id']}")
+            assert r.status_code == 200, r.text
+    svc.stop()
+
+
+def round_trips_of_each_request(text):
+    """The statements of each round trip (debug log), grouped by the request whose log line
+    follows them; requests must have been sent one at a time."""
+    grouped, pending = {}, []
+    for line in log_lines(text):
+        if line.get("msg") == "database round trip":
+            pending.append(line["statements"])
+        elif line.get("msg") == "request":
+            grouped[line["request_id"]] = pending
+            pending = []
+    return grouped
+
+
+def test_a_read_of_a_person_costs_two_round_trips_and_a_change_three(service_factory, db):
+    """BEGIN, the access check and the record travel together; the read event travels with the
+    COMMIT (R-AUD-1: same transaction). Counted from the debug log, not timed."""
+    svc = service_factory.start(env={"CARECOORD_LOG_LEVEL": "debug"})
+    with svc.api() as api:
+        su = create(api, "/service-users", service_user_payload())
+        read_id, change_id = unique("read-"), unique("change-")
+        assert api.get(f"/service-users/{su['id']}", headers={"X-Request-Id": read_id}).status_code == 200
+        r = api.patch(f"/service-users/{su['id']}", json={"preferred_language": "Welsh"},
+                      headers={"If-Match": '"1"', "X-Request-Id": change_id})
+        assert r.status_code == 200, r.text
+    trips = wait_until(lambda: (lambda g: g if change_id in g else None)(
+        round_trips_of_each_request(svc.stderr_text())), 10, "the request log lines")
+    assert trips[read_id] == [["BEGIN", "policy_relationship", "service_users_select"],
+                              ["audit_insert", "COMMIT"]], trips[read_id]
+    assert trips[change_id] == [["BEGIN", "policy_relationship", "service_users_lock"],
+                                ["service_users_update"], ["audit_insert", "COMMIT"]], trips[change_id]
+    events = db.rows("SELECT action FROM audit_events WHERE request_id IN (%s, %s) ORDER BY id",
+                     (read_id, change_id))
+    assert [e["action"] for e in events] == ["read", "update"]
+    svc.stop()
+
+
+def test_a_change_whose_audit_event_fails_is_rolled_back_R_AUD_1(service_factory, db, database):
+    """The audit event travels with the COMMIT: if it cannot be written, nothing is committed
+    and the caller gets a 500, never the record."""
+    marker = unique("audit-fails-")
+    db.execute(
+        "CREATE FUNCTION carecoord_test_refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.request_id LIKE 'audit-fails-%%' THEN RAISE EXCEPTION 'refused'; END IF;"
+        " RETURN NEW; END $$")
+    db.execute("CREATE TRIGGER refuse_marked_events BEFORE INSERT ON audit_events"
+               " FOR EACH ROW EXECUTE FUNCTION carecoord_test_refuse_event()")
+    try:
+        svc = service_factory.start()
+        with svc.api() as api:
+            su = create(api, "/service-users", service_user_payload())
+            r = api.patch(f"/service-users/{su['id']}", json={"given_name": "Unaudited"},
+                          headers={"If-Match": '"1"', "X-Request-Id": marker})
+            assert_problem(r, 500)
+            r = api.get(f"/service-users/{su['id']}", headers={"X-Request-Id": marker + "-read"})
+            assert_problem(r, 500)
+            assert su["nhs_number"] not in r.text
+            row = db.one("SELECT given_name, version FROM service_users WHERE id = %s", (su["id"],))
+            assert (row["given_name"], row["version"]) == (su["given_name"], 1)
+            assert db.count("audit_events", "request_id LIKE %s", (marker + "%",)) == 0
+            assert api.get(f"/service-users/{su['id']}").status_code == 200
+        svc.stop()
+    finally:
+        db.execute("DROP TRIGGER refuse_marked_events ON audit_events")
+        db.execute("DROP FUNCTION carecoord_test_refuse_event()")
+
+
+# -- threading: connections outnumber the worker threads -------------------------------------------
+
+
+def test_idle_keep_alive_connections_beyond_the_worker_threads_are_all_served(service_factory):
+    """With 2 worker threads, 40 keep-alive connections stay open and each is answered in turn:
+    a connection costs no thread."""
+    svc = service_factory.start(env={"CARECOORD_HTTP_THREADS": "2"})
+    sockets = []
+    try:
+        for _ in range(40):
+            sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+            sockets.append(sock)
+        for rnd in range(2):
+            for sock in sockets:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                response = raw_response(sock)
+                assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        with open(f"/proc/{svc.proc.pid}/status") as f:
+            threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+        assert threads < 20, f"{threads} threads for 40 connections"
+    finally:
+        for sock in sockets:
+            sock.close()
+    svc.stop()
+
+
+def raw_response(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, "connection closed"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
 # -- graceful shutdown ---------------------------------------------------------------------------------
 
 
@@ -387,6 +543,10 @@ def test_migrate_without_database_url_is_usage_error(test_env):
         ("CARECOORD_LOG_LEVEL", "verbose"),
         ("CARECOORD_JWT_LEEWAY_S", "601"),
         ("CARECOORD_DB_POOL_WAIT_MS", "-5"),
+        ("CARECOORD_HTTP_THREADS", "0"),
+        ("CARECOORD_HTTP_THREADS", "257"),
+        ("CARECOORD_JWT_CACHE_SIZE", "-1"),
+        ("CARECOORD_JWT_CACHE_SIZE", "1000001"),
         ("CARECOORD_DATABASE_URL", None),
     ],
 )

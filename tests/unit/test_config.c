@@ -28,6 +28,7 @@ static void test_defaults_follow_domain_policy(void) {
   struct config_errors errors;
   CHECK(load(NULL, &cfg, &errors) == 0);
   CHECK(cfg.port == 8080 && cfg.max_body_bytes == 1048576 && cfg.jwt_leeway_s == 60);
+  CHECK(cfg.http_threads == 16 && cfg.db_pool_size == 8 && cfg.jwt_cache_size == 8192);
   CHECK_STR(cfg.listen_address, "127.0.0.1");
   CHECK_STR(cfg.jwt_roles_claim, "roles");
   CHECK(cfg.policy.referral_response_emergency_hours == 4);  /* R-REF-1 */
