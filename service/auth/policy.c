@@ -28,6 +28,11 @@ enum access_decision policy_decide_referral(unsigned roles, enum access_action a
   return policy_decide(roles, action, &rel->person, break_glass_requested);
 }
 
+bool policy_sees_only_caseload(unsigned roles) {
+  return (roles & (ROLE_COORDINATOR | ROLE_LEAD_PROFESSIONAL)) &&
+         !(roles & (ROLE_MANAGER | ROLE_PARTNER));
+}
+
 bool policy_break_glass_reason_valid(const char *text) {
   if (!text || !utf8_is_valid(text, strlen(text)) || text_has_control_chars(text, false))
     return false;

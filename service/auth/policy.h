@@ -66,18 +66,39 @@ enum cc_status policy_relationship(struct tx *tx, const char *subject, const cha
 #define BREAK_GLASS_REASON_MAX 500
 bool policy_break_glass_reason_valid(const char *text);
 
-/* The SQL condition for lists of people the caller may read: a fragment over service_users
- * aliased s, with the caller's subject as $S, whether they hold a coordinator/lead role as $C
- * and whether they are a manager as $M (each a text parameter of the list statement). */
-#define POLICY_LIST_CONDITION(S, C, M)                                                          \
+/* The SQL condition for lists of records about people the caller may read: PERSON is the SQL
+ * of the person's id in the listed row (s.id, r.service_user_id), $S the caller's subject, $C
+ * whether they hold a coordinator/lead role and $M whether they are a manager (each a text
+ * parameter of the list statement).
+ *
+ * Every test is a lookup for the row at hand, and "no open episode" is a scalar subquery rather
+ * than NOT EXISTS, which the planner would otherwise turn into a hash of every open episode (or,
+ * wrapped in EXISTS over service_users, of every person the caller may see) built before the
+ * first row: measured, 3.8 s for a manager's first page of 100,000 people's referrals, against
+ * 18 ms when the list walks its index in order and tests each row until the page is full. */
+#define POLICY_LIST_CONDITION(PERSON, S, C, M)                                                  \
   "(EXISTS (SELECT 1 FROM staff me WHERE me.subject = " S " AND me.active AND ("                \
   "   (" C "::boolean AND EXISTS (SELECT 1 FROM episodes pe JOIN allocations pa"                \
   "      ON pa.episode_id = pe.id AND pa.ended_at IS NULL"                                     \
-  "      WHERE pe.service_user_id = s.id AND pe.status = 'open'"                               \
+  "      WHERE pe.service_user_id = " PERSON " AND pe.status = 'open'"                          \
   "        AND (pa.holder_staff_id = me.id OR pa.deputy_staff_id = me.id)))"                   \
-  "   OR (" M "::boolean AND EXISTS (SELECT 1 FROM episodes pe WHERE pe.service_user_id = s.id" \
-  "        AND pe.status = 'open' AND pe.team_id = me.team_id)))))"                            \
-  " OR (" M "::boolean AND NOT EXISTS (SELECT 1 FROM episodes pe"                              \
-  "      WHERE pe.service_user_id = s.id AND pe.status = 'open'))"
+  "   OR (" M "::boolean AND EXISTS (SELECT 1 FROM episodes pe"                                 \
+  "        WHERE pe.service_user_id = " PERSON " AND pe.status = 'open'"                        \
+  "          AND pe.team_id = me.team_id)))))"                                                  \
+  " OR (" M "::boolean AND (SELECT 1 FROM episodes pe WHERE pe.service_user_id = " PERSON       \
+  "      AND pe.status = 'open' LIMIT 1) IS NULL)"
+
+/* A co-ordinator or lead professional who is not a manager sees only their caseload: the
+ * people of the open episodes whose current allocation they hold or deputise. For them a list
+ * is better planned from that handful of people than by testing every row of a whole table in
+ * the list's order (measured: 0.6 s for a co-ordinator's first page of people or referrals).
+ * policy_sees_only_caseload says when a list may use POLICY_CASELOAD_SQL, the caseload's
+ * person ids for the caller's subject $S, instead of POLICY_LIST_CONDITION. */
+#define POLICY_CASELOAD_SQL(S)                                                                  \
+  "SELECT pe.service_user_id FROM staff me JOIN allocations pa"                                 \
+  " ON (pa.holder_staff_id = me.id OR pa.deputy_staff_id = me.id) AND pa.ended_at IS NULL"      \
+  " JOIN episodes pe ON pe.id = pa.episode_id AND pe.status = 'open'"                           \
+  " WHERE me.subject = " S " AND me.active"
+bool policy_sees_only_caseload(unsigned roles);
 
 #endif

@@ -166,28 +166,39 @@ static const struct db_stmt EPISODE_FIRST_LEVEL = {
     3};
 
 /* Lists: a partner sees its organisation's referrals ($1), anyone else those the referral policy
- * lets them read ($2 subject, $3 coordinator or lead professional, $4 manager), through the
- * filters $5..$10, ordered by response due time (the worklist order) then id; $11 cursor. */
+ * lets them read ($2 subject, $3 coordinator or lead professional, $4 manager): VISIBLE, through
+ * the filters $5..$10, ordered by response due time (the worklist order) then id; $11 cursor. */
+#define LIST_SQL(VISIBLE)                                                                        \
+  "SELECT r.id, r.version, CASE WHEN $1::text IS NULL THEN " REFERRAL_JSON " ELSE " PARTNER_JSON \
+  " END, r.id::text, r.service_user_id::text FROM referrals r"                                   \
+  " WHERE " VISIBLE                                                                              \
+  "   AND ($5::text IS NULL OR r.status = $5)"                                                   \
+  "   AND ($6::text IS NULL OR coalesce(r.triaged_urgency, r.urgency) = $6)"                     \
+  "   AND ($7::uuid IS NULL OR r.responding_team_id = $7::uuid)"                                 \
+  "   AND ($8::boolean IS NULL OR (r.status IN ('received', 'triaged')"                          \
+  "        AND r.response_due_at < now()) = $8::boolean)"                                        \
+  "   AND ($9::uuid IS NULL OR r.service_user_id = $9::uuid)"                                    \
+  "   AND ($10::text IS NULL OR r.source_type = $10)"                                            \
+  "   AND ($11::uuid IS NULL OR (r.response_due_at, r.id) >"                                     \
+  "        (SELECT c.response_due_at, c.id FROM referrals c WHERE c.id = $11::uuid))"            \
+  " ORDER BY r.response_due_at, r.id LIMIT $12"
 static const struct db_stmt LIST = {
     "referrals_list",
-    "SELECT r.id, r.version, CASE WHEN $1::text IS NULL THEN " REFERRAL_JSON " ELSE " PARTNER_JSON
-    " END, r.id::text, r.service_user_id::text FROM referrals r"
-    " WHERE CASE WHEN $1::text IS NOT NULL THEN r.source_org = $1 ELSE"
-    "   r.created_by = $2"
-    "   OR ($4::boolean AND (r.status = 'received' OR r.responding_team_id IN"
-    "       (SELECT team_id FROM staff WHERE subject = $2 AND active)))"
-    "   OR EXISTS (SELECT 1 FROM service_users s WHERE s.id = r.service_user_id"
-    "       AND (" POLICY_LIST_CONDITION("$2", "$3", "$4") ")) END"
-    "   AND ($5::text IS NULL OR r.status = $5)"
-    "   AND ($6::text IS NULL OR coalesce(r.triaged_urgency, r.urgency) = $6)"
-    "   AND ($7::uuid IS NULL OR r.responding_team_id = $7::uuid)"
-    "   AND ($8::boolean IS NULL OR (r.status IN ('received', 'triaged')"
-    "        AND r.response_due_at < now()) = $8::boolean)"
-    "   AND ($9::uuid IS NULL OR r.service_user_id = $9::uuid)"
-    "   AND ($10::text IS NULL OR r.source_type = $10)"
-    "   AND ($11::uuid IS NULL OR (r.response_due_at, r.id) >"
-    "        (SELECT c.response_due_at, c.id FROM referrals c WHERE c.id = $11::uuid))"
-    " ORDER BY r.response_due_at, r.id LIMIT $12",
+    LIST_SQL("CASE WHEN $1::text IS NOT NULL THEN r.source_org = $1 ELSE"
+             "   r.created_by = $2"
+             "   OR ($4::boolean AND (r.status = 'received' OR r.responding_team_id IN"
+             "       (SELECT team_id FROM staff WHERE subject = $2 AND active)))"
+             "   OR " POLICY_LIST_CONDITION("r.service_user_id", "$2", "$3", "$4") " END"),
+    12};
+/* For a caller who sees only their caseload (policy_sees_only_caseload): the referrals they
+ * made and those about their people, found through referrals_created_by_idx and
+ * referrals_service_user_idx. */
+static const struct db_stmt LIST_CASELOAD = {
+    "referrals_list_caseload",
+    LIST_SQL("$1::text IS NULL AND $3::boolean AND NOT $4::boolean AND r.id IN ("
+             " SELECT c.id FROM referrals c WHERE c.created_by = $2 UNION ALL"
+             " SELECT c.id FROM referrals c WHERE c.service_user_id IN ("
+             POLICY_CASELOAD_SQL("$2") "))"),
     12};
 
 /* The person named by service_user_id is checked by the foreign key, in the insert itself. */
@@ -527,7 +538,8 @@ void referrals_list(struct exchange *x) {
                           source_type,
                           after[0],
                           NULL};
-  record_list(x, &REFERRAL, &LIST, params, limit, 1);
+  record_list(x, &REFERRAL, policy_sees_only_caseload(roles) ? &LIST_CASELOAD : &LIST, params,
+              limit, 1);
   cursor_parts_free(after, 1);
 }
 

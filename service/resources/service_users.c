@@ -86,21 +86,25 @@ static const struct db_stmt UPDATE = {
 /* Ordered by (family name, given name, id) compared bytewise, matching service_users_name_idx;
  * the name filter is a prefix (LIKE with the client's wildcards escaped). The cursor is the
  * last row's id, so no name ever travels in a URL. Only people the caller may read are listed
- * (auth/policy.h: $5 subject, $6 coordinator or lead professional, $7 manager); break-glass
- * never applies to lists. */
+ * (auth/policy.h: $5 subject, $6 coordinator or lead professional, $7 manager): VISIBLE is the
+ * policy's condition; break-glass never applies to lists. */
+#define LIST_SQL(VISIBLE)                                                                        \
+  "SELECT id, version, " SU_JSON ", id::text AS cursor_id FROM service_users s"                 \
+  " WHERE ($1::text IS NULL OR nhs_number = $1)"                                                 \
+  "   AND ($2::text IS NULL OR lower(family_name) COLLATE \"C\" LIKE lower($2) COLLATE \"C\")" \
+  "   AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM episodes e WHERE e.service_user_id = s.id"  \
+  "        AND e.team_id = $3::uuid AND e.status = 'open'))"                                    \
+  "   AND ($4::uuid IS NULL OR (lower(family_name) COLLATE \"C\", lower(given_name) COLLATE"    \
+  "        \"C\", id) > (SELECT lower(a.family_name) COLLATE \"C\", lower(a.given_name) COLLATE" \
+  "        \"C\", a.id FROM service_users a WHERE a.id = $4::uuid))"                              \
+  "   AND (" VISIBLE ")"                                                                         \
+  " ORDER BY lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\", id LIMIT $8"
 static const struct db_stmt LIST = {
-    "service_users_list",
-    "SELECT id, version, " SU_JSON ", id::text AS cursor_id FROM service_users s"
-    " WHERE ($1::text IS NULL OR nhs_number = $1)"
-    "   AND ($2::text IS NULL OR lower(family_name) COLLATE \"C\" LIKE lower($2) COLLATE \"C\")"
-    "   AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM episodes e WHERE e.service_user_id = s.id"
-    "        AND e.team_id = $3::uuid AND e.status = 'open'))"
-    "   AND ($4::uuid IS NULL OR (lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\","
-    "        id) > (SELECT lower(a.family_name) COLLATE \"C\", lower(a.given_name) COLLATE \"C\","
-    "        a.id FROM service_users a WHERE a.id = $4::uuid))"
-    "   AND (" POLICY_LIST_CONDITION("$5", "$6", "$7") ")"
-    " ORDER BY lower(family_name) COLLATE \"C\", lower(given_name) COLLATE \"C\", id LIMIT $8",
-    8};
+    "service_users_list", LIST_SQL(POLICY_LIST_CONDITION("s.id", "$5", "$6", "$7")), 8};
+/* The same for a caller who sees only their caseload (policy_sees_only_caseload). */
+static const struct db_stmt LIST_CASELOAD = {
+    "service_users_list_caseload",
+    LIST_SQL("$6::boolean AND NOT $7::boolean AND s.id IN (" POLICY_CASELOAD_SQL("$5") ")"), 8};
 
 static const struct constraint_problem SERVICE_USER_CONSTRAINTS[] = {
     {"service_users_nhs_number_key", CC_CONFLICT, NULL,
@@ -169,7 +173,8 @@ void service_users_list(struct exchange *x) {
                           roles & (ROLE_COORDINATOR | ROLE_LEAD_PROFESSIONAL) ? "true" : "false",
                           roles & ROLE_MANAGER ? "true" : "false",
                           NULL};
-  record_list(x, &SERVICE_USER, &LIST, params, limit, 1);
+  record_list(x, &SERVICE_USER, policy_sees_only_caseload(roles) ? &LIST_CASELOAD : &LIST, params,
+              limit, 1);
   free(pattern);
   cursor_parts_free(after, 1);
 }

@@ -353,5 +353,53 @@ def test_list_shows_only_people_the_caller_may_read(api, db, service, teams):
         assert listed(s, name=stem) == set()
 
 
+def test_a_caseload_list_leaves_out_ended_allocations_closed_episodes_and_inactive_staff(
+        api, db, service, teams):
+    """A co-ordinator's lists start from their caseload (auth/policy.h POLICY_CASELOAD_SQL):
+    it must be exactly the current allocations of open episodes they hold or deputise, and the
+    same caller with the manager role as well sees through the manager's eyes."""
+    stem = unique("Cl")
+    current, ended, closed, deputy_of = (
+        person_named(api, stem, n) for n in ("Current", "Ended", "Closed", "Deputy"))
+    holder_id, holder_sub = staff_member(db, teams[0]["id"])
+    colleague_id, _ = staff_member(db, teams[0]["id"])
+    allocate(db, open_episode(db, current["id"], teams[0]["id"]), holder_id)
+    gone = allocate(db, open_episode(db, ended["id"], teams[0]["id"]), holder_id)
+    db.execute("UPDATE allocations SET ended_at = now(), end_reason = 'Moved on.' WHERE id = %s", (gone,))
+    closed_episode = open_episode(db, closed["id"], teams[0]["id"])
+    allocate(db, closed_episode, holder_id)
+    db.execute("UPDATE episodes SET status = 'closed', closed_at = now() WHERE id = %s", (closed_episode,))
+    allocate(db, open_episode(db, deputy_of["id"], teams[1]["id"]), colleague_id, holder_id)
+    referral_ids = {}
+    for p in (current, ended, deputy_of):
+        r = api.post("/referrals", json={"service_user_id": p["id"], "source_type": "gp",
+                                         "reason": "Relapse signs.", "urgency": "routine"})
+        assert r.status_code == 201, r.text
+        referral_ids[p["id"]] = r.json()["id"]
+
+    with session(service, holder_sub, "coordinator") as s:
+        assert listed(s, name=stem) == {current["id"], deputy_of["id"]}
+        r = s.get("/referrals", params={"limit": 200})
+        assert r.status_code == 200, r.text
+        shown = {i["id"] for i in r.json()["items"]}
+        assert referral_ids[current["id"]] in shown and referral_ids[deputy_of["id"]] in shown
+        assert referral_ids[ended["id"]] not in shown
+        made = s.post("/referrals", json={"service_user_id": ended["id"], "source_type": "gp",
+                                          "reason": "Seen in clinic.", "urgency": "routine"})
+        assert made.status_code == 201, made.text
+        r = s.get("/referrals", params={"limit": 200, "service_user_id": ended["id"]})
+        assert [i["id"] for i in r.json()["items"]] == [made.json()["id"]]  # the referrer
+    with service.api(token=mint_token(service.env, sub=holder_sub,
+                                      roles=("coordinator", "manager"))) as s:
+        # a manager of team A also sees the team's people and those in intake (the closed one)
+        assert listed(s, name=stem) == {current["id"], ended["id"], closed["id"], deputy_of["id"]}
+    db.execute("UPDATE staff SET active = false WHERE id = %s", (holder_id,))
+    with session(service, holder_sub, "coordinator") as s:
+        assert listed(s, name=stem) == set()
+        r = s.get("/referrals", params={"limit": 200})
+        assert r.status_code == 200
+        assert not {i["id"] for i in r.json()["items"]} & set(referral_ids.values())
+
+
 def person_named(api, stem, suffix):
     return create(api, "/service-users", service_user_payload(family_name=stem + suffix))

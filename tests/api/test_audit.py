@@ -434,6 +434,31 @@ def test_access_log_lists_reads_and_changes_of_that_person_only_R_AUD_1(api, per
     assert not {i["request_id"] for i in other_log} & set(rids.values())
 
 
+def test_access_log_merges_reads_of_the_record_and_of_every_kind_of_list_newest_first_R_AUD_1(api):
+    """Events about the person, pages of people that showed them (details.ids) and pages of
+    records about people that named them (details.service_user_ids) are found through their own
+    indexes and merged newest first, a page at a time."""
+    su = create(api, "/service-users", service_user_payload())
+    rids = [unique(f"{k}-") for k in ("read", "people", "referral", "referrals", "read-again")]
+    assert api.get(f"/service-users/{su['id']}", headers={"X-Request-Id": rids[0]}).status_code == 200
+    r = api.get("/service-users", params={"nhs_number": su["nhs_number"]}, headers={"X-Request-Id": rids[1]})
+    assert [i["id"] for i in r.json()["items"]] == [su["id"]]
+    r = api.post("/referrals", headers={"X-Request-Id": rids[2]},
+                 json={"service_user_id": su["id"], "source_type": "gp", "reason": "Low mood.",
+                       "urgency": "routine"})
+    assert r.status_code == 201, r.text
+    r = api.get("/referrals", params={"service_user_id": su["id"]}, headers={"X-Request-Id": rids[3]})
+    assert [i["service_user_id"] for i in r.json()["items"]] == [su["id"]]
+    assert api.get(f"/service-users/{su['id']}", headers={"X-Request-Id": rids[4]}).status_code == 200
+
+    for limit in (1, 2, 50):
+        items, _ = paginate(api, f"/service-users/{su['id']}/access-log", limit=limit)
+        assert [i["request_id"] for i in items] == list(reversed(rids)) + [items[-1]["request_id"]], limit
+        assert [i["action"] for i in items] == ["read", "read", "create", "read", "read", "create"]
+        ids = [i["id"] for i in items]
+        assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+
+
 @pytest.mark.parametrize("person", [str(uuid.uuid4()), "nope"])
 def test_access_log_of_unknown_person_is_404(api, person):
     assert_problem(api.get(f"/service-users/{person}/access-log"), 404, "not-found")

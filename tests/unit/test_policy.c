@@ -143,8 +143,24 @@ static void test_referral_falls_back_to_the_person(void) {
   CHECK(policy_decide_referral(ROLE_COORDINATOR, ACCESS_READ, &intake, false) == ACCESS_DENY);
 }
 
+/* Lists may start from the caseload only when the caller's relationships are nothing else: a
+ * manager also sees their team and people in intake, a partner its organisation's referrals. */
+static void test_who_sees_only_their_caseload(void) {
+  CHECK(policy_sees_only_caseload(ROLE_COORDINATOR));
+  CHECK(policy_sees_only_caseload(ROLE_LEAD_PROFESSIONAL));
+  CHECK(policy_sees_only_caseload(ROLE_COORDINATOR | ROLE_LEAD_PROFESSIONAL));
+  CHECK(policy_sees_only_caseload(ROLE_COORDINATOR | ROLE_REPORTING));
+  CHECK(!policy_sees_only_caseload(ROLE_COORDINATOR | ROLE_MANAGER));
+  CHECK(!policy_sees_only_caseload(ROLE_LEAD_PROFESSIONAL | ROLE_PARTNER));
+  CHECK(!policy_sees_only_caseload(ROLE_MANAGER));
+  CHECK(!policy_sees_only_caseload(ROLE_PARTNER));
+  CHECK(!policy_sees_only_caseload(ROLE_REPORTING));
+  CHECK(!policy_sees_only_caseload(0));
+}
+
 int main(void) {
   test_every_cell();
+  test_who_sees_only_their_caseload();
   test_no_relationship_is_no_relationship();
   test_break_glass_reason();
   test_referral_partner_sees_only_its_organisation();
