@@ -1,14 +1,15 @@
 #include "auth/token_cache.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
+
 #define WAYS 4
-#define DIGEST_LEN 32
+#define DIGEST_LEN SHA256_LEN
 
 struct entry {
   unsigned char digest[DIGEST_LEN];
@@ -24,9 +25,6 @@ struct set {
 struct token_cache {
   size_t set_count;
   struct set *sets;
-  /* Fetched once: OpenSSL 3 looks an implicitly named digest up in its provider store (behind
-   * a lock) on every call, which cost more than the rest of a cache hit. */
-  EVP_MD *sha256;
   atomic_ulong hits, misses;
 };
 
@@ -35,14 +33,11 @@ struct token_cache *token_cache_new(size_t capacity) {
   if (set_count == 0) return NULL;
   struct token_cache *cache = calloc(1, sizeof *cache);
   struct set *sets = calloc(set_count, sizeof *sets);
-  EVP_MD *sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-  if (!cache || !sets || !sha256) {
+  if (!cache || !sets) {
     free(cache);
     free(sets);
-    EVP_MD_free(sha256);
     return NULL;
   }
-  cache->sha256 = sha256;
   for (size_t i = 0; i < set_count; i++) pthread_mutex_init(&sets[i].lock, NULL);
   cache->set_count = set_count;
   cache->sets = sets;
@@ -55,15 +50,11 @@ void token_cache_free(struct token_cache *cache) {
   /* Principals name people: leave nothing behind in freed memory. */
   memset(cache->sets, 0, cache->set_count * sizeof *cache->sets);
   free(cache->sets);
-  EVP_MD_free(cache->sha256);
   free(cache);
 }
 
-static bool digest_of(const struct token_cache *cache, const char *token,
-                      unsigned char digest[DIGEST_LEN]) {
-  unsigned int len = 0;
-  return EVP_Digest(token, strlen(token), digest, &len, cache->sha256, NULL) &&
-         len == DIGEST_LEN;
+static bool digest_of(const char *token, unsigned char digest[DIGEST_LEN]) {
+  return sha256(token, strlen(token), digest);
 }
 
 static struct set *set_of(struct token_cache *cache, const unsigned char digest[DIGEST_LEN]) {
@@ -75,7 +66,7 @@ static struct set *set_of(struct token_cache *cache, const unsigned char digest[
 bool token_cache_get(struct token_cache *cache, const char *token, time_t now,
                      struct principal *principal) {
   unsigned char digest[DIGEST_LEN];
-  if (!cache || !digest_of(cache, token, digest)) return false;
+  if (!cache || !digest_of(token, digest)) return false;
   struct set *set = set_of(cache, digest);
   bool found = false;
   pthread_mutex_lock(&set->lock);
@@ -94,7 +85,7 @@ bool token_cache_get(struct token_cache *cache, const char *token, time_t now,
 void token_cache_put(struct token_cache *cache, const char *token, time_t valid_until,
                      const struct principal *principal) {
   unsigned char digest[DIGEST_LEN];
-  if (!cache || !digest_of(cache, token, digest)) return;
+  if (!cache || !digest_of(token, digest)) return;
   struct set *set = set_of(cache, digest);
   pthread_mutex_lock(&set->lock);
   /* The same token again (two first requests at once), else the entry that expires first:

@@ -3,18 +3,18 @@
 #include "base64url.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sha256.h"
 
 #define CHECK_BYTES 4
 
 /* A short digest of the payload, so that an edited cursor is refused rather than read as a
  * different position. Not a secret: cursors grant nothing, filters and access are re-applied. */
 static void payload_check(const char *payload, size_t len, unsigned char out[CHECK_BYTES]) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  EVP_Digest(payload, len, digest, &digest_len, EVP_sha256(), NULL);
+  unsigned char digest[SHA256_LEN] = {0};
+  sha256(payload, len, digest);
   memcpy(out, digest, CHECK_BYTES);
 }
 

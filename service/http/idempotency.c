@@ -1,11 +1,11 @@
 #include "http/idempotency.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/router.h"
+#include "sha256.h"
 
 static const struct db_stmt CLAIM = {
     "idempotency_claim",
@@ -37,10 +37,8 @@ static void scope_of(const struct exchange *x, char *out, size_t size) {
 
 static void body_hash(const json_t *body, char out[65]) {
   char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &len,
-             EVP_sha256(), NULL);
+  unsigned char digest[SHA256_LEN] = {0};
+  sha256(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest);
   free(canonical);
   for (unsigned i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
