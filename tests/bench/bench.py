@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import random
 import resource
 import signal
 import socket
@@ -54,14 +55,22 @@ PATHS = {
     "update_person": "PATCH /service-users/{id} (If-Match)",
 }
 
-# Lists and reports (wrk/lists.lua): the kind, and what it asks.
+# Lists and reports, each asked about a random person n: what it is, and (path, token).
+NAMES = ("shah", "begum", "nowak", "chen", "smith", "hughes")
 LISTS = {
-    "worklist": "GET /referrals (a manager's intake worklist)",
-    "worklist_received": "GET /referrals?status=received (manager)",
-    "caseload": "GET /service-users (a co-ordinator's people)",
-    "search": "GET /service-users?name=... (co-ordinator)",
-    "access_log": "GET /service-users/{id}/access-log (manager)",
-    "audit_denials": "GET /audit-events?action=deny (manager)",
+    "worklist": ("GET /referrals (a manager's intake worklist)",
+                 lambda t, n: ("/referrals", t.manager(n))),
+    "worklist_received": ("GET /referrals?status=received (manager)",
+                          lambda t, n: ("/referrals?status=received", t.manager(n))),
+    "caseload": ("GET /service-users (a co-ordinator's people)",
+                 lambda t, n: ("/service-users", t.holder(n))),
+    "search": ("GET /service-users?name=... (co-ordinator)",
+               lambda t, n: (f"/service-users?name={NAMES[n % len(NAMES)]}", t.holder(n))),
+    "access_log": ("GET /service-users/{id}/access-log (manager)",
+                   lambda t, n: (f"/service-users/{bench_id('service_user', n)}/access-log",
+                                 t.manager(n))),
+    "audit_denials": ("GET /audit-events?action=deny (manager)",
+                      lambda t, n: ("/audit-events?action=deny", t.manager(n))),
 }
 
 # The issue's targets for this 2-core machine.
@@ -164,19 +173,26 @@ def mint(key, subject, role="coordinator", ttl=6 * 3600):
                        "iat": now, "nbf": now - 60, "exp": now + ttl}, key, algorithm="RS256")
 
 
-def write_tokens(env, data_dir):
-    """tokens.tsv: a real RS256 token for every clinician; managers.tsv for every team's
-    manager."""
-    with open(env.private_key, "rb") as f:
-        key = serialization.load_pem_private_key(f.read(), password=None)  # parsed once
-    tokens = {c: mint(key, f"bench-staff-{c}") for c in range(1, CLINICIANS + 1)}
-    with open(os.path.join(data_dir, "tokens.tsv"), "w") as out:
-        for c, token in tokens.items():
-            out.write(f"{c}\t{token}\n")
-    with open(os.path.join(data_dir, "managers.tsv"), "w") as out:
-        for m in range(1, TEAMS + 1):
-            out.write(f"{m}\t{mint(key, f'bench-manager-{m}', 'manager')}\n")
-    return tokens
+class Tokens:
+    """Real RS256 tokens: one for every clinician (also in tokens.tsv, for the wrk scripts) and
+    one for every team's manager."""
+
+    def __init__(self, env, data_dir):
+        with open(env.private_key, "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)  # parsed once
+        self.clinicians = {c: mint(key, f"bench-staff-{c}") for c in range(1, CLINICIANS + 1)}
+        self.managers = {m: mint(key, f"bench-manager-{m}", "manager") for m in range(1, TEAMS + 1)}
+        with open(os.path.join(data_dir, "tokens.tsv"), "w") as out:
+            for c, token in self.clinicians.items():
+                out.write(f"{c}\t{token}\n")
+
+    def holder(self, n):
+        """The token of person n's co-ordinator."""
+        return self.clinicians[clinician_of(n)]
+
+    def manager(self, n):
+        """The token of the manager of person n's team."""
+        return self.managers[(clinician_of(n) - 1) // PER_TEAM + 1]
 
 
 def write_people(env, args, data_dir):
@@ -443,7 +459,7 @@ def trace_paths(env, args, data_dir, tokens):
     try:
         service.wait_ready()
         for path in PATHS:
-            request = path_request(service.port, path, person, tokens[clinician_of(n)])
+            request = path_request(service.port, path, person, tokens.holder(n))
             pg_before = os.path.getsize(env.pg_log)
             service_before = os.path.getsize(service.log_path)
             status, _, _ = http_once(service.port, *request)
@@ -636,27 +652,40 @@ def measure_path(env, args, service, path, data_dir):
     return result
 
 
-def low_concurrency_latency(args, service, data_dir):
-    """Latency of reads when requests do not queue behind one another."""
-    found = {}
-    for connections in args.latency_connections:
-        r = wrk(args, service, "read_person", args.latency_duration, data_dir,
-                connections=connections)
-        found[str(connections)] = {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors")}
-        log(f"read_person at {connections} connections: {r['rps']:.0f} req/s, p50"
-            f" {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
-    return found
+def one_at_a_time(args, service, tokens, request_of):
+    """Requests about random people, one at a time on one keep-alive connection, for
+    args.latency_duration seconds: their latency when nothing queues. A plain client on purpose:
+    wrk running a Lua script that builds each request adds a latency tail of its own here (p99
+    near 100 ms where this client and the service's own log agree on 5 ms)."""
+    latencies, errors = [], 0
+    people = open_people(args)
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadline = time.monotonic() + args.latency_duration
+        while time.monotonic() < deadline:
+            path, token = request_of(tokens, random.choice(people))
+            started = time.monotonic()
+            status, _, _ = http_request(sock, "GET", path, {"Authorization": f"Bearer {token}"})
+            latencies.append((time.monotonic() - started) * 1000)
+            errors += status >= 400
+    latencies.sort()
+    return {"requests": len(latencies), "errors": errors,
+            "rps": round(len(latencies) / args.latency_duration, 1),
+            "p50_ms": round(latencies[len(latencies) // 2], 2),
+            "p99_ms": round(latencies[min(len(latencies) - 1, len(latencies) * 99 // 100)], 2),
+            "max_ms": round(latencies[-1], 2)}
 
 
-def lists(args, service, data_dir):
-    """Each kind of list or report, one request at a time (its latency, not its throughput)."""
-    found = {}
-    for kind, what in LISTS.items():
-        r = wrk(args, service, "lists", args.latency_duration, data_dir, connections=1,
-                extra={"CARECOORD_BENCH_LIST": kind})
-        found[kind] = {"route": what, **{k: r[k] for k in ("rps", "p50_ms", "p99_ms", "max_ms",
-                                                            "errors", "requests")}}
-        log(f"{what}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, {r['errors']} errors")
+def unqueued_latency(args, service, tokens):
+    """A record read by its co-ordinator, and each kind of list or report."""
+    found = {"read_person": {"route": PATHS["read_person"], **one_at_a_time(
+        args, service, tokens, lambda t, n: (f"/service-users/{bench_id('service_user', n)}",
+                                             t.holder(n)))}}
+    for kind, (what, request_of) in LISTS.items():
+        found[kind] = {"route": what, **one_at_a_time(args, service, tokens, request_of)}
+    for r in found.values():
+        log(f"{r['route']}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, max"
+            f" {r['max_ms']:.1f} ms, {r['errors']} errors")
     return found
 
 
@@ -670,7 +699,7 @@ def keepalive_memory(args, service, tokens):
             sock = socket.create_connection(("127.0.0.1", service.port), timeout=30)
             socks.append(sock)
             status, _, _ = http_request(sock, "GET", f"/service-users/{bench_id('service_user', n)}",
-                                        {"Authorization": f"Bearer {tokens[clinician_of(n)]}"})
+                                        {"Authorization": f"Bearer {tokens.holder(n)}"})
             if status != 200:
                 raise SystemExit(f"bench: keep-alive read answered {status}")
         during = service.rss_mib()
@@ -740,12 +769,13 @@ def report(results):
         for name in ("plain", "pipelined", "pool"):
             row += f" |{r[name]['cpu_us']['machine']:>6}{r[name]['cpu_us']['database']:>7}"
         out.append(row)
-    lat = results.get("latency")
-    if lat:
-        out.append("")
-        out.append("read a record without queueing: " + "; ".join(
-            f"{c} connection{'s' if c != '1' else ''}: {v['rps']:.0f} req/s, p50 {v['p50_ms']:.2f}"
-            f" ms, p99 {v['p99_ms']:.2f} ms" for c, v in lat.items()))
+    unqueued = results.get("unqueued")
+    if unqueued:
+        out += ["", "one request at a time (nothing queues), latency in ms:"]
+        out.append(f"{'request':<56}{'p50':>7}{'p99':>7}{'max':>7}{'err':>5}")
+        for r in unqueued.values():
+            out.append(f"{r['route']:<56}{r['p50_ms']:>7.1f}{r['p99_ms']:>7.1f}{r['max_ms']:>7.1f}"
+                       f"{r['errors']:>5}")
     a = results.get("sealing")
     if a:
         out.append(f"audit sealing: {a['events']} events chained in {a['seconds']} s"
@@ -758,7 +788,9 @@ def report(results):
                    f" p99 {r['service']['p99_ms']:.1f} ms <= {TARGET_P99_MS:.0f} ms:"
                    f" {verdict(r['service']['p99_ms'] <= TARGET_P99_MS)}"
                    f" (pgbench p99 {r['plain']['p99_ms']:.1f} ms)")
-    for r in results.get("lists", {}).values():
+    for kind, r in (results.get("unqueued") or {}).items():
+        if kind not in LISTS:
+            continue
         out.append(f"  {r['route']}: p99 {r['p99_ms']:.1f} ms <= {TARGET_LIST_MS:.0f} ms:"
                    f" {verdict(r['p99_ms'] <= TARGET_LIST_MS and not r['errors'])}"
                    f" (p50 {r['p50_ms']:.1f} ms, {r['errors']} errors)")
@@ -790,12 +822,9 @@ def main():
     parser.add_argument("--pool", type=int, default=8, help="CARECOORD_DB_POOL_SIZE")
     parser.add_argument("--http-threads", type=int, help="CARECOORD_HTTP_THREADS")
     parser.add_argument("--keepalive", type=int, default=1000)
-    parser.add_argument("--latency-connections", default="1,8",
-                        type=lambda text: [int(c) for c in text.split(",") if c])
     parser.add_argument("--latency-duration", type=int, default=10,
-                        help="seconds of each low-concurrency run (reads, then each list)")
-    parser.add_argument("--no-lists", dest="lists", action="store_false",
-                        help="skip the lists and reports")
+                        help="seconds of requests one at a time, for a read and for each list"
+                             " and report (0: none)")
     parser.add_argument("--soak", type=int, default=600, help="seconds of mixed traffic (0: none)")
     parser.add_argument("--soak-slice", type=int, default=60)
     parser.add_argument("--cold-starts", type=int, default=5)
@@ -809,7 +838,7 @@ def main():
     os.makedirs(data_dir, exist_ok=True)
 
     results["data"] = load_data(env, args)
-    tokens = write_tokens(env, data_dir)
+    tokens = Tokens(env, data_dir)
     write_people(env, args, data_dir)
     service = Service(env, args, os.path.join(env.work, "service.log"))
     try:
@@ -821,10 +850,8 @@ def main():
         results["paths"] = {}
         for path in args.paths.split(","):
             results["paths"][path] = measure_path(env, args, service, path, data_dir)
-        if args.latency_connections:
-            results["latency"] = low_concurrency_latency(args, service, data_dir)
-        if args.lists:
-            results["lists"] = lists(args, service, data_dir)
+        if args.latency_duration:
+            results["unqueued"] = unqueued_latency(args, service, tokens)
         if args.keepalive:
             results["memory"] = keepalive_memory(args, service, tokens)
         if args.soak:

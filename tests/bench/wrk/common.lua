@@ -50,6 +50,19 @@ function common.get(path, person)
   return wrk.format("GET", path, {["Authorization"] = person.token})
 end
 
+-- A script whose every request is about a random person with an open episode: make(person)
+-- returns the request.
+function common.each_request(make)
+  local people
+  function init(args)
+    common.seed()
+    people = common.load()
+  end
+  function request()
+    return make(common.pick(people))
+  end
+end
+
 -- One line the driver parses: counts, errors and latency percentiles in microseconds.
 function done(summary, latency, requests)
   local e = summary.errors

@@ -1,13 +1,6 @@
 -- (a) Read a service user's record: GET /service-users/{id} by the person's co-ordinator.
 local common = dofile(os.getenv("CARECOORD_BENCH_WRK") .. "/common.lua")
-local people
 
-function init(args)
-  common.seed()
-  people = common.load()
-end
-
-function request()
-  local person = common.pick(people)
+common.each_request(function(person)
   return common.get("/service-users/" .. person.id, person)
-end
+end)
