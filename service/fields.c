@@ -152,6 +152,33 @@ static void check_value(const json_t *value, const struct field_spec *spec, cons
     else
       fields_validate(value, spec->members, mode, ptr, errors);
     break;
+  case FIELD_INTEGER:
+    if (!json_is_integer(value) || json_integer_value(value) < spec->min_len ||
+        json_integer_value(value) > spec->max_len)
+      field_errors_add(errors, ptr, NULL, "must be an integer from %d to %d", spec->min_len,
+                       spec->max_len);
+    break;
+  case FIELD_OBJECT_ARRAY: {
+    if (!json_is_array(value)) {
+      field_errors_add(errors, ptr, NULL, "must be an array of objects");
+      break;
+    }
+    int n = (int)json_array_size(value);
+    if (n < spec->min_len || n > spec->max_len) {
+      field_errors_add(errors, ptr, NULL, "must have %d to %d items", spec->min_len, spec->max_len);
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      char item_ptr[160];
+      snprintf(item_ptr, sizeof item_ptr, "%s/%d", ptr, i);
+      const json_t *item = json_array_get(value, (size_t)i);
+      if (!json_is_object(item))
+        field_errors_add(errors, item_ptr, NULL, "must be an object");
+      else
+        fields_validate(item, spec->members, VALIDATE_CREATE, item_ptr, errors);
+    }
+    break;
+  }
   case FIELD_STRING_ARRAY: {
     if (!json_is_array(value)) {
       field_errors_add(errors, ptr, NULL, "must be an array of strings");
@@ -260,7 +287,8 @@ json_t *fields_changes_new(const json_t *before, const json_t *after, const stru
     if (!old_value) old_value = json_null();
     if (!new_value) new_value = json_null();
     if (json_equal(old_value, new_value)) continue;
-    if (s->kind == FIELD_TEXT || s->kind == FIELD_OBJECT || s->kind == FIELD_STRING_ARRAY)
+    if (s->kind == FIELD_TEXT || s->kind == FIELD_OBJECT || s->kind == FIELD_STRING_ARRAY ||
+        s->kind == FIELD_OBJECT_ARRAY)
       json_array_append_new(changes, json_pack("{s:s}", "field", s->name));
     else
       json_array_append_new(changes, json_pack("{s:s, s:O, s:O}", "field", s->name, "old",

@@ -20,6 +20,9 @@ enum field_kind {
   FIELD_ENUM,
   FIELD_OBJECT,
   FIELD_STRING_ARRAY,
+  FIELD_OBJECT_ARRAY, /* items are whole objects checked against members (a patch replaces the
+                         array, so items are never partial) */
+  FIELD_INTEGER,      /* a JSON integer from min_len to max_len */
 };
 
 #define FIELD_REQUIRED 0x01  /* must be present and non-null on create */
@@ -31,12 +34,13 @@ struct field_spec {
   const char *name;
   enum field_kind kind;
   unsigned flags;
-  int min_len, max_len;               /* characters for strings, items for arrays */
+  int min_len, max_len;               /* characters for strings, items for arrays, the range
+                                         of an integer */
   const char *const *choices;         /* FIELD_ENUM: NULL-terminated */
   bool (*check)(const char *value);   /* extra check on a string value */
   const char *check_reason;           /* reason reported when check fails */
   const char *rule;                   /* DOMAIN.md rule id behind the check, or NULL */
-  const struct field_spec *members;   /* FIELD_OBJECT: table ending with {0} */
+  const struct field_spec *members;   /* FIELD_OBJECT(_ARRAY): table ending with {0} */
   const char *fallback;               /* JSON text used on create when absent; else null */
 };
 

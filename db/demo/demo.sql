@@ -275,4 +275,61 @@ VALUES
    '2025-06-02 09:00:00+01', 2)
 ON CONFLICT DO NOTHING;
 
+-- Assessments (R-ASM-1..7). Aisha Begum: the holistic assessment completed, with risk, capacity,
+-- children (a son at school, no safeguarding concern) and the CPA decision that confirmed her
+-- care level, and a risk review in progress. Thomas Whitfield: a risk review completed in June
+-- 2025, so the next is overdue (R-ASM-6). Grzegorz Nowak (Drug and Alcohol Service): a first
+-- TOPs, the next one overdue (R-ASM-7). Ngozi Adeyemi: no holistic assessment yet, well past its
+-- due date (R-ASM-1). Rosa Fernandes's holistic assessment with the Drug and Alcohol Service is
+-- in progress.
+INSERT INTO assessments (id, episode_id, type, status, summary, domains, risk, capacity, children,
+                         cpa_decision, tops, created_at, created_by, updated_at, completed_at,
+                         completed_by, version)
+SELECT v.id::uuid, v.episode_id::uuid, v.type, v.status, v.summary, v.domains::jsonb,
+       v.risk::jsonb, v.capacity::jsonb, v.children::jsonb, v.cpa_decision::jsonb, v.tops::jsonb,
+       v.created_at::timestamptz, v.created_by, COALESCE(v.completed_at, v.created_at)::timestamptz,
+       v.completed_at::timestamptz, CASE WHEN v.completed_at IS NULL THEN NULL ELSE v.created_by END,
+       CASE WHEN v.completed_at IS NULL THEN 1 ELSE 2 END
+  FROM (VALUES
+  ('f2000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'holistic',
+   'completed', 'Recurrent depression with psychotic features; engages well with the team.',
+   (SELECT jsonb_object_agg(d, jsonb_build_object('needs', n, 'strengths', 'Engages with support.',
+           'persons_view', 'I want to feel like myself again.'))
+      FROM (VALUES ('psychiatric', 'Low mood, intermittent voices.'),
+                   ('psychological', 'Anxiety in crowded places.'),
+                   ('social_functioning', 'Withdrawn from friends since spring.'),
+                   ('medication', 'Adherence support; side-effects reviewed monthly.'),
+                   ('physical_health', 'Annual physical health check due.'),
+                   ('substance_use', 'No current use.'),
+                   ('personal_circumstances_family', 'Lives with her son (9).'),
+                   ('housing', 'Stable tenancy.'),
+                   ('finances', 'Universal Credit; small debts.'),
+                   ('employment_education_training', 'Would like to return to part-time work.'),
+                   ('equality_diversity', 'Muslim; prefers female workers.'),
+                   ('social_inclusion', 'Attends a women''s group at the mosque.'),
+                   ('goals_aspirations', 'Back to work at the bakery within a year.')) AS x(d, n))::text,
+   '{"items": [{"category": "self_harm", "level": "medium", "evidence": "Overdose in 2023 during a relapse.", "triggers": "Stopping medication; sleep loss.", "protective_factors": "Her son; her sister nearby."}, {"category": "relapse", "level": "medium", "evidence": "Two relapses in three years.", "triggers": "Early waking, suspicion of neighbours.", "protective_factors": "Recognises her early warning signs."}], "overall_level": "medium", "mare_mappa_referral_needed": false}',
+   '{"has_capacity": true, "decision": "Consent to care and treatment under CPA.", "assessed_on": "2025-04-01", "assessor": "Yasmin Ahmed"}',
+   '{"has_contact_with_children": true, "children": [{"name": "Zayn Begum", "address": "Lives with his mother.", "age": 9, "primary_carer": "Aisha Begum", "gp": "Northgate Surgery", "school": "Northgate Primary"}], "safeguarding_referral": null}',
+   '{"criteria": {"severe_mental_disorder": true, "current_or_potential_risk": true, "multiple_service_provision": false, "detained_or_crisis_referral": false, "carer_reliance_or_caring_responsibilities": true}, "automatic_group": "none", "decision": "cpa", "non_cpa_reason": null}',
+   NULL, '2025-03-17 10:00:00+00', 'staff-ahmed', '2025-04-02 15:30:00+01'),
+  ('f2000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000001', 'risk_review',
+   'in_progress', 'Annual risk review.', NULL,
+   '{"items": [{"category": "self_harm", "level": "low", "evidence": "No self-harm for two years.", "triggers": null, "protective_factors": "Stable on medication."}], "overall_level": "low", "mare_mappa_referral_needed": false}',
+   NULL, NULL, NULL, NULL, '2026-11-24 11:00:00+00', 'staff-ahmed', NULL),
+  ('f2000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000002', 'risk_review',
+   'completed', 'Risk review after the change of co-ordinator.', NULL,
+   '{"items": [{"category": "disengagement", "level": "high", "evidence": "Missed appointments before each previous admission.", "triggers": "Change of worker.", "protective_factors": "Daughter visits weekly."}], "overall_level": "high", "mare_mappa_referral_needed": false}',
+   NULL, NULL, NULL, NULL, '2025-06-05 10:00:00+01', 'staff-ahmed', '2025-06-09 16:00:00+01'),
+  ('f2000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000003', 'tops',
+   'completed', NULL, NULL, NULL, NULL, NULL, NULL,
+   '{"stage": "start", "substance_use": [{"substance": "alcohol", "days_used": 26}, {"substance": "cannabis", "days_used": 10}], "injecting_days": 0, "psychological_health": 9, "physical_health": 11, "quality_of_life": 8, "acute_housing_problem": false, "at_risk_of_eviction": true, "shoplifting_days": 2, "assault_or_violence": false}',
+   '2025-05-27 14:00:00+01', 'staff-murphy', '2025-05-27 15:00:00+01'),
+  ('f2000000-0000-4000-8000-000000000005', 'd0000000-0000-4000-8000-000000000009', 'holistic',
+   'in_progress', 'Started with an interpreter; to finish at the next visit.', NULL, NULL, NULL,
+   NULL, NULL, NULL, '2026-11-26 10:00:00+00', 'staff-murphy', NULL)
+  ) AS v(id, episode_id, type, status, summary, domains, risk, capacity, children, cpa_decision,
+         tops, created_at, created_by, completed_at)
+ON CONFLICT DO NOTHING;
+
 COMMIT;

@@ -41,6 +41,8 @@ const struct route ROUTES[] = {
     {"GET", "/service-users/{id}/access-log", service_users_access_log, ROLE_MANAGER, 0,
      PAGE_QUERY},
     {"GET", "/service-users/{id}/episodes", service_users_episodes, CLINICAL, PERSON, PAGE_QUERY},
+    {"GET", "/service-users/{id}/risk-summary", service_users_risk_summary, CLINICAL, PERSON,
+     NULL},
 
     {"GET", "/referrals", referrals_list, CLINICAL | ROLE_PARTNER, PERSON, REFERRAL_QUERY},
     {"POST", "/referrals", referrals_create, CLINICAL | ROLE_PARTNER, BODY | PERSON, NULL},
@@ -64,6 +66,14 @@ const struct route ROUTES[] = {
      CLINICAL, PERSON, NULL},
     {"POST", "/episodes/{id}/allocation-change-requests/{request_id}/decision",
      change_requests_decide, ROLE_MANAGER, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/assessments", assessments_list, CLINICAL, PERSON, PAGE_QUERY},
+    {"POST", "/episodes/{id}/assessments", assessments_create, CLINICAL, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/assessments/{assessment_id}", assessments_get, CLINICAL, PERSON,
+     NULL},
+    {"PATCH", "/episodes/{id}/assessments/{assessment_id}", assessments_update, CLINICAL,
+     PATCH_BODY | PERSON, NULL},
+    {"POST", "/episodes/{id}/assessments/{assessment_id}/complete", assessments_complete,
+     CLINICAL, PERSON, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

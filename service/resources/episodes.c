@@ -17,6 +17,8 @@
 #include "resources/person_page.h"
 #include "resources/record.h"
 #include "resources/resources.h"
+#include "rules/assessment_rules.h"
+#include "rules/clocks.h"
 
 static const struct db_stmt EPISODE_LOCK = {
     "episodes_lock", "SELECT 1 FROM episodes WHERE id = $1::uuid FOR NO KEY UPDATE", 1};
@@ -30,7 +32,8 @@ static const struct db_stmt EPISODE_FIND = {
     " COALESCE(e.team_id = (SELECT s.team_id FROM staff s WHERE s.subject = $2 AND s.active),"
     "   false),"
     " (SELECT a.id FROM allocations a WHERE a.episode_id = e.id"
-    "   AND a.role IN " COORDINATING_ROLES_SQL " ORDER BY a.started_at, a.id LIMIT 1)"
+    "   AND a.role IN " COORDINATING_ROLES_SQL " ORDER BY a.started_at, a.id LIMIT 1),"
+    " t.type = 'substance_misuse'"
     " FROM episodes e JOIN teams t ON t.id = e.team_id WHERE e.id = $1::uuid",
     2};
 
@@ -40,9 +43,17 @@ static const struct db_stmt EPISODE_FIND = {
   " LEFT JOIN LATERAL (SELECT a.id, a.started_at FROM allocations a WHERE a.episode_id = e.id"   \
   "   AND a.role IN " COORDINATING_ROLES_SQL " ORDER BY a.started_at, a.id LIMIT 1) clock ON true"
 
-/* Columns: id, version (episodes have none yet), representation, cursor id, and the clocks'
- * start as whole seconds since the epoch (NULL before the first co-ordinating allocation); the
- * due dates are added in C by the rule (rules/allocation_rules.h). */
+/* When an assessment of the episode e was completed (whole seconds since the epoch): WHICH is
+ * min or max, FILTER the assessments that count. */
+#define ASSESSMENT_COMPLETED(WHICH, FILTER)                                                      \
+  "(SELECT floor(extract(epoch FROM " WHICH "(c.completed_at)))::bigint FROM assessments c"      \
+  " WHERE c.episode_id = e.id AND c.status = 'completed' AND " FILTER ")"
+
+/* Columns: id, version (episodes have none yet), representation, cursor id, then what the clocks
+ * are computed from in C by the rules (rules/allocation_rules.h, rules/assessment_rules.h): the
+ * first co-ordinating allocation's start (NULL before there is one), whether the episode is a
+ * substance-misuse team's (R-ASM-7), and when the first holistic assessment, the last assessment
+ * with a risk section and the last TOPs were completed (NULL when none was). */
 #define EPISODE_COLUMNS                                                                          \
   "e.id, NULL, json_build_object('id', e.id, 'service_user_id', e.service_user_id,"             \
   " 'team', json_build_object('id', t.id, 'name', t.name, 'type', t.type),"                      \
@@ -59,7 +70,11 @@ static const struct db_stmt EPISODE_FIND = {
   "   'clocks_started_by_allocation_id', clock.id,"                                              \
   "   'open_change_request_id', (SELECT r.id FROM allocation_change_requests r"                  \
   "     WHERE r.episode_id = e.id AND r.status = 'requested')))::text,"                          \
-  " e.id::text, floor(extract(epoch FROM clock.started_at))::bigint"
+  " e.id::text, floor(extract(epoch FROM clock.started_at))::bigint,"                           \
+  " t.type = 'substance_misuse',"                                                                 \
+  " " ASSESSMENT_COMPLETED("min", "c.type = 'holistic'") ","                                      \
+  " " ASSESSMENT_COMPLETED("max", "c.risk IS NOT NULL") ","                                       \
+  " " ASSESSMENT_COMPLETED("max", "c.type = 'tops'")
 
 static const struct db_stmt EPISODE_SELECT = {
     "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
@@ -74,7 +89,13 @@ static const struct db_stmt EPISODE_LIST = {
     " ORDER BY e.opened_at DESC, e.id DESC LIMIT $3",
     3};
 
-#define CLOCK_COLUMN 4
+enum {
+  CLOCK_COLUMN = 4,
+  SUBSTANCE_MISUSE_COLUMN,
+  HOLISTIC_COMPLETED_COLUMN,
+  RISK_COMPLETED_COLUMN,
+  TOPS_COMPLETED_COLUMN
+};
 
 static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
   snprintf(out, UUID_TEXT_SIZE, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
@@ -123,6 +144,7 @@ bool episode_access_with(struct exchange *x, struct tx *tx, const char *resource
     ep->inpatient_ward = strcmp(PQgetvalue(f, 0, 3), "t") == 0;
     ep->held_by_callers_team = strcmp(PQgetvalue(f, 0, 4), "t") == 0;
     copy_id(ep->clock_allocation_id, f, 5);
+    ep->substance_misuse = strcmp(PQgetvalue(f, 0, 6), "t") == 0;
   }
   bool allowed = false;
   if (status == CC_NOT_FOUND) {
@@ -148,26 +170,59 @@ bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struc
                        "Only a manager of the team that holds the episode may do this.");
 }
 
+/* The London date of the instant in column col, or NULL when it is null. */
+static const char *london_date_of(PGresult *res, int row, int col, char out[11]) {
+  if (PQgetisnull(res, row, col)) return NULL;
+  uk_local_date((time_t)atoll(PQgetvalue(res, row, col)), out);
+  return out;
+}
+
+static json_t *clock_json(const struct clock_state *clock, const char *rule) {
+  return json_pack("{s:s?, s:b, s:s?, s:s}", "due", clock->has_due ? clock->due : NULL,
+                   "overdue", clock->overdue, "completed",
+                   clock->has_completed ? clock->completed : NULL, "rule", rule);
+}
+
 /* summary.due: the dates the first co-ordinating allocation set running (R-ASM-1, R-CPL-1),
- * null for both until there is one. */
+ * null for both until there is one; summary.clocks: the assessment clocks with what satisfied
+ * them and whether they are overdue today (R-ASM-1, R-ASM-6, and R-ASM-7 for substance-misuse
+ * episodes). */
 static enum cc_status add_due_dates(struct exchange *x, PGresult *res, int row, json_t *episode) {
   json_t *summary = json_object_get(episode, "summary");
   if (!json_is_object(summary)) return CC_INTERNAL;
-  json_t *due = json_object();
-  if (PQgetisnull(res, row, CLOCK_COLUMN)) {
-    json_object_set_new(due, "assessment_due", json_null());
-    json_object_set_new(due, "care_plan_due", json_null());
-  } else {
-    const struct policy *policy = &x->app->config->policy;
+  const struct policy *policy = &x->app->config->policy;
+  char assessment_due[11] = "", care_plan_due[11] = "";
+  if (!PQgetisnull(res, row, CLOCK_COLUMN)) {
     time_t start = (time_t)atoll(PQgetvalue(res, row, CLOCK_COLUMN));
-    char date[11];
-    allocation_due_date(start, policy->assessment_due_days, date);
-    json_object_set_new(due, "assessment_due", json_string(date));
-    allocation_due_date(start, policy->care_plan_due_days, date);
-    json_object_set_new(due, "care_plan_due", json_string(date));
+    allocation_due_date(start, policy->assessment_due_days, assessment_due);
+    allocation_due_date(start, policy->care_plan_due_days, care_plan_due);
   }
-  json_object_set_new(summary, "due", due);
-  return CC_OK;
+  const char *holistic_due = assessment_due[0] ? assessment_due : NULL;
+  json_object_set_new(summary, "due",
+                      json_pack("{s:s?, s:s?}", "assessment_due", holistic_due, "care_plan_due",
+                                care_plan_due[0] ? care_plan_due : NULL));
+
+  char today[11], holistic_done[11], risk_done[11], tops_done[11];
+  uk_local_date(time(NULL), today);
+  const char *holistic = london_date_of(res, row, HOLISTIC_COMPLETED_COLUMN, holistic_done);
+  struct clock_state clock;
+  json_t *clocks = json_object();
+  bool valid = holistic_assessment_clock(holistic_due, holistic, today, &clock);
+  json_object_set_new(clocks, "holistic_assessment", clock_json(&clock, "R-ASM-1"));
+  valid &= risk_review_clock(holistic_due,
+                             london_date_of(res, row, RISK_COMPLETED_COLUMN, risk_done),
+                             policy->risk_review_months, today, &clock);
+  json_object_set_new(clocks, "risk_review", clock_json(&clock, "R-ASM-6"));
+  if (strcmp(PQgetvalue(res, row, SUBSTANCE_MISUSE_COLUMN), "t") == 0) {
+    valid &= tops_clock(holistic_due, holistic,
+                        london_date_of(res, row, TOPS_COMPLETED_COLUMN, tops_done),
+                        policy->tops_interval_months, today, &clock);
+    json_object_set_new(clocks, "tops", clock_json(&clock, "R-ASM-7"));
+  } else {
+    json_object_set_new(clocks, "tops", json_null());
+  }
+  json_object_set_new(summary, "clocks", clocks);
+  return valid ? CC_OK : CC_INTERNAL;
 }
 
 void episodes_get(struct exchange *x) {

@@ -18,6 +18,7 @@ struct episode {
   enum care_level care_level;
   bool inpatient_ward;       /* held by an inpatient_ward team (R-ALC-2 interim named nurse) */
   bool held_by_callers_team; /* the caller's team (active staff row) holds the episode */
+  bool substance_misuse;     /* held by a substance_misuse team (R-ASM-7 TOPs) */
   /* The episode's first care co-ordinator or lead professional allocation, "" when none: it
    * started the assessment and care-plan clocks (rules/allocation_rules.h). */
   char clock_allocation_id[UUID_TEXT_SIZE];

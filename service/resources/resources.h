@@ -50,6 +50,13 @@ void change_requests_create(struct exchange *x);
 void change_requests_get(struct exchange *x);
 void change_requests_decide(struct exchange *x);
 
+/* resources/assessments.c */
+void assessments_list(struct exchange *x);
+void assessments_create(struct exchange *x);
+void assessments_get(struct exchange *x);
+void assessments_update(struct exchange *x);
+void assessments_complete(struct exchange *x);
+void service_users_risk_summary(struct exchange *x);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

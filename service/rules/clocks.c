@@ -96,3 +96,40 @@ void timestamp_format(time_t t, char out[TIMESTAMP_TEXT_LEN]) {
   memcpy(out, buf, TIMESTAMP_TEXT_LEN - 1);
   out[TIMESTAMP_TEXT_LEN - 1] = '\0';
 }
+
+bool civil_date_parse(const char *text, struct civil_date *out) {
+  if (!text || strlen(text) != 10 || !digits(text, 4) || text[4] != '-' ||
+      !digits(text + 5, 2) || text[7] != '-' || !digits(text + 8, 2))
+    return false;
+  struct civil_date d = {number(text, 4), number(text + 5, 2), number(text + 8, 2)};
+  if (d.year < 1 || d.month < 1 || d.month > 12 || d.day < 1 ||
+      d.day > days_in_month(d.year, d.month))
+    return false;
+  *out = d;
+  return true;
+}
+
+void civil_date_format(struct civil_date d, char out[CIVIL_DATE_TEXT_LEN]) {
+  char buf[48]; /* room for any int, so the compiler sees no truncation */
+  snprintf(buf, sizeof buf, "%04d-%02d-%02d", d.year, d.month, d.day);
+  memcpy(out, buf, CIVIL_DATE_TEXT_LEN - 1);
+  out[CIVIL_DATE_TEXT_LEN - 1] = '\0';
+}
+
+struct civil_date civil_date_add_months(struct civil_date d, int months) {
+  /* Count months from year 0 so that the year wraps with the month (November + 3 = February). */
+  long long index = (long long)d.year * 12 + (d.month - 1) + months;
+  if (index >= 10000LL * 12) return (struct civil_date){9999, 12, 31};
+  if (index < 12) return (struct civil_date){1, 1, 1};
+  struct civil_date r = {(int)(index / 12), (int)(index % 12) + 1, d.day};
+  int last = days_in_month(r.year, r.month);
+  if (r.day > last) r.day = last;
+  return r;
+}
+
+int civil_date_compare(struct civil_date a, struct civil_date b) {
+  if (a.year != b.year) return a.year < b.year ? -1 : 1;
+  if (a.month != b.month) return a.month < b.month ? -1 : 1;
+  if (a.day != b.day) return a.day < b.day ? -1 : 1;
+  return 0;
+}

@@ -135,7 +135,11 @@ def test_clocks_start_with_the_first_coordinator_not_the_interim_nurse_nor_a_han
 def test_episode_without_allocation_has_no_dates_due(manager, episode):
     summary = get_episode(manager, episode.id)["summary"]
     assert summary == {"current_allocation": None, "clocks_started_by_allocation_id": None,
-                       "open_change_request_id": None, "due": {"assessment_due": None, "care_plan_due": None}}
+                       "open_change_request_id": None, "due": {"assessment_due": None, "care_plan_due": None},
+                       "clocks": {
+                           "holistic_assessment": {"due": None, "overdue": False, "completed": None, "rule": "R-ASM-1"},
+                           "risk_review": {"due": None, "overdue": False, "completed": None, "rule": "R-ASM-6"},
+                           "tops": None}}
 
 
 def test_policy_settings_change_the_intervals_R_ASM_1_R_CPL_1(service_factory, db, manager, staff, episode):

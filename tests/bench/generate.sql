@@ -15,6 +15,8 @@
 --                   for n <= 20% an earlier closed episode with another team
 --     n <= 95%      a closed episode only
 --     otherwise     in intake: a referral received or triaged, no episode
+--   assessments     for open episodes: most holistic assessments completed, some risk reviews,
+--                   some in progress, TOPs in substance-misuse teams
 --   audit events    :events events spread over the last year, most of them reads by the
 --                   person's co-ordinator, some list reads naming ten people
 --
@@ -203,6 +205,44 @@ SELECT pg_temp.bench_id('allocation', n), pg_temp.bench_id('episode', n), 'lead_
        'bench-manager-' || team
   FROM bench_people WHERE band = 'closed';
 
+-- Assessments (R-ASM-1..7), which the episode summary's clocks read: three in four open episodes
+-- have their holistic assessment completed (with its risk section and CPA decision), a third of
+-- those a risk review since, one in ten open episodes an assessment in progress, and the open
+-- episodes of substance-misuse teams two Treatment Outcome Profiles.
+INSERT INTO assessments (id, episode_id, type, status, summary, risk, cpa_decision, created_at,
+                         created_by, updated_at, completed_at, completed_by, version)
+SELECT pg_temp.bench_id('assessment-' || a.type, p.n), pg_temp.bench_id('episode', p.n), a.type,
+       a.status, 'Assessment ' || a.type || ' of person ' || p.n,
+       CASE WHEN a.type <> 'tops' THEN
+         '{"items": [{"category": "self_harm", "level": "medium", "evidence": "Overdose in the past.",
+           "triggers": null, "protective_factors": "Family support."}], "overall_level": "medium",
+           "mare_mappa_referral_needed": false}'::jsonb END,
+       CASE WHEN a.type = 'holistic' THEN jsonb_build_object(
+         'criteria', jsonb_build_object('severe_mental_disorder', p.care_level = 'cpa',
+           'current_or_potential_risk', true, 'multiple_service_provision', false,
+           'detained_or_crisis_referral', false, 'carer_reliance_or_caring_responsibilities', false),
+         'automatic_group', 'none', 'decision', p.care_level,
+         'non_cpa_reason', CASE WHEN p.care_level = 'non_cpa' THEN 'Needs met without CPA.' END) END,
+       p.opened_at + a.started, 'bench-staff-' || p.clinician, p.opened_at + a.done,
+       CASE WHEN a.status = 'completed' THEN p.opened_at + a.done END,
+       CASE WHEN a.status = 'completed' THEN 'bench-staff-' || p.clinician END,
+       CASE WHEN a.status = 'completed' THEN 2 ELSE 1 END
+  FROM bench_people p
+  CROSS JOIN LATERAL (VALUES
+    ('holistic', 'completed', interval '5 days', interval '20 days', p.n % 4 <> 0),
+    ('risk_review', 'completed', interval '90 days', interval '100 days', p.n % 12 = 3),
+    ('initial', 'in_progress', interval '110 days', interval '110 days', p.n % 10 = 1),
+    ('tops', 'completed', interval '15 days', interval '15 days', p.team > 52)
+  ) AS a(type, status, started, done, wanted)
+ WHERE p.band = 'open' AND a.wanted;
+INSERT INTO assessments (id, episode_id, type, status, tops, created_at, created_by, updated_at,
+                         completed_at, completed_by, version)
+SELECT pg_temp.bench_id('assessment-tops-review', n), pg_temp.bench_id('episode', n), 'tops',
+       'completed', '{"stage": "review"}', opened_at + interval '105 days',
+       'bench-staff-' || clinician, opened_at + interval '105 days',
+       opened_at + interval '105 days', 'bench-staff-' || clinician, 2
+  FROM bench_people WHERE band = 'open' AND team > 52;
+
 -- The audit trail: a year of events, oldest first. Nine in ten are reads or changes of one
 -- person's record by their co-ordinator; one in ten is a list read naming ten people.
 INSERT INTO audit_events (occurred_at, actor, roles, action, resource_type, resource_id,
@@ -238,4 +278,4 @@ SELECT now() - (:events - i) * (interval '365 days' / :events),
 COMMIT;
 
 VACUUM (ANALYZE) teams, staff, service_users, episodes, referrals, episode_care_level_changes,
-  allocations, audit_events;
+  allocations, assessments, audit_events;

@@ -130,6 +130,56 @@ static void test_utf8_validation(void) {
   CHECK(text_is_date("2000-02-29") && !text_is_date("1900-02-29") && !text_is_date("2026-13-01"));
 }
 
+static const struct field_spec ITEM[] = {
+    {.name = "age", .kind = FIELD_INTEGER, .flags = FIELD_REQUIRED, .min_len = 0, .max_len = 17},
+    {.name = "school", .kind = FIELD_STRING, .flags = FIELD_NULLABLE, .min_len = 1, .max_len = 9},
+    {0}};
+static const struct field_spec LIST[] = {
+    {.name = "items", .kind = FIELD_OBJECT_ARRAY, .flags = FIELD_REQUIRED, .min_len = 0,
+     .max_len = 2, .members = ITEM},
+    {0}};
+
+static struct field_errors run_list(const char *json, enum validate_mode mode) {
+  struct field_errors errors = {0};
+  json_t *object = json_loads(json, 0, NULL);
+  fields_validate(object, LIST, mode, "", &errors);
+  json_decref(object);
+  return errors;
+}
+
+static void test_integers_are_whole_numbers_in_range(void) {
+  CHECK(run_list("{\"items\":[{\"age\":0},{\"age\":17}]}", VALIDATE_CREATE).count == 0);
+  struct field_errors e =
+      run_list("{\"items\":[{\"age\":18},{\"age\":-1}]}", VALIDATE_CREATE);
+  CHECK(has(&e, "/items/0/age") && has(&e, "/items/1/age") && e.count == 2);
+  e = run_list("{\"items\":[{\"age\":7.0},{\"age\":\"7\"}]}", VALIDATE_CREATE);
+  CHECK(has(&e, "/items/0/age") && has(&e, "/items/1/age"));
+  e = run_list("{\"items\":[{\"age\":true}]}", VALIDATE_CREATE);
+  CHECK(has(&e, "/items/0/age"));
+}
+
+static void test_object_arrays_check_each_item_whole(void) {
+  /* Even in a patch an item is complete: a patch replaces the whole array. */
+  struct field_errors e =
+      run_list("{\"items\":[{\"school\":\"Park\"},3,{\"age\":1,\"x\":1}]}", VALIDATE_PATCH);
+  CHECK(has(&e, "/items") && e.count == 1); /* too many items: the items are not looked at */
+  e = run_list("{\"items\":[{\"school\":\"Park\"},3]}", VALIDATE_PATCH);
+  CHECK(has(&e, "/items/0/age")); /* required in an item */
+  CHECK(has(&e, "/items/1"));     /* not an object */
+  CHECK(e.count == 2);
+  e = run_list("{\"items\":{\"age\":1}}", VALIDATE_CREATE);
+  CHECK(has(&e, "/items"));
+  json_t *before = json_loads("{\"items\":[{\"age\":1}]}", 0, NULL);
+  json_t *after = json_loads("{\"items\":[{\"age\":2}]}", 0, NULL);
+  json_t *changes = fields_changes_new(before, after, LIST);
+  /* Like objects and text, an item's values can be clinical: only the member is named. */
+  CHECK(json_array_size(changes) == 1 &&
+        !json_object_get(json_array_get(changes, 0), "old"));
+  json_decref(changes);
+  json_decref(after);
+  json_decref(before);
+}
+
 int main(void) {
   test_valid_create_passes();
   test_every_problem_is_reported_at_once();
@@ -140,5 +190,7 @@ int main(void) {
   test_merge_patch_follows_rfc7396();
   test_changes_hide_free_text_values();
   test_utf8_validation();
+  test_integers_are_whole_numbers_in_range();
+  test_object_arrays_check_each_item_whole();
   return checks_report();
 }
