@@ -543,6 +543,15 @@ def test_risk_summary_shows_the_current_risks_of_open_episodes(service, api, db,
     assert (s["overall_level"], s["mare_mappa_referral_needed"]) == ("medium", False)
     assert [i["category"] for i in s["items"]] == ["relapse"]
 
+    # An amendment that drops the risk section leaves nothing current from what it amended.
+    screening = completed(c, create(c, held.id, {"type": "initial", "risk": risk("high")}))
+    s = c.api.get(f"/service-users/{held.person['id']}/risk-summary").json()
+    assert [a["id"] for a in s["assessments"]] == [screening["id"]]
+    completed(c, create(c, held.id, {"type": "initial", "amends_assessment_id": screening["id"],
+                                     "summary": "Risk recorded in error: it belongs to another person."}))
+    s = c.api.get(f"/service-users/{held.person['id']}/risk-summary").json()
+    assert [a["id"] for a in s["assessments"]] == [amendment["id"]]
+
     read = events(db, "risk_summary", held.person["id"], c.sub)
     assert read and read[-1]["action"] == "read" and str(read[-1]["service_user_id"]) == held.person["id"]
 
