@@ -332,4 +332,82 @@ SELECT v.id::uuid, v.episode_id::uuid, v.type, v.status, v.summary, v.domains::j
          tops, created_at, created_by, completed_at)
 ON CONFLICT DO NOTHING;
 
+-- Care plans (R-CPL-1..4). Aisha Begum: her first plan, superseded after the autumn review by the
+-- active plan, now at version 2, which she agreed and signed and which went to her and her GP.
+-- Thomas Whitfield: a new plan still a draft. Ngozi Adeyemi has none yet: her plan is overdue.
+INSERT INTO care_plans (id, episode_id, status, plan_version, content, created_at, created_by,
+                        updated_at, activated_at, superseded_at, superseded_by_care_plan_id,
+                        version)
+VALUES
+  ('f3000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000001', 'active', 2,
+   '{"needs": [{"domain": "psychiatric", "description": "Low mood and intermittent voices.", "assessment_id": "f2000000-0000-4000-8000-000000000001"}, {"domain": "employment_education_training", "description": "Wants to return to part-time work.", "assessment_id": null}], "goals": [{"in_own_words": "I want to feel like myself again.", "target_date": null}, {"in_own_words": "Back at the bakery two mornings a week.", "target_date": "2027-06-30"}], "interventions": [{"what": "Home visits and medication review", "delivered_by": "staff", "staff_id": "b0000000-0000-4000-8000-000000000001", "provider_name": null, "frequency": "Fortnightly", "from": "2025-10-20", "to": null}, {"what": "Employment support", "delivered_by": "agency", "staff_id": null, "provider_name": "Northgate Works", "frequency": "Weekly", "from": "2026-05-12", "to": null}], "risk_management_plan": {"plan": "Early warning signs shared with her sister; weekly contact when sleep worsens.", "risk_categories": ["self_harm", "relapse"], "assessment_id": "f2000000-0000-4000-8000-000000000001"}, "crisis_plan": {"early_warning_signs": "Early waking, suspicion of neighbours.", "what_person_should_do": "Call the crisis line; stay with her sister.", "what_others_should_do": "Sister calls the crisis team and looks after Zayn.", "contacts_24_7": [{"name": "Crisis and Home Treatment", "number": "01632 960100"}]}, "contingency_plan": {"contact_name": "Daniel Brown", "contact_role": "Deputy care co-ordinator", "contact_phone": "01632 960200", "arrangements": "Duty worker if both are away."}, "persons_views": "I feel listened to.", "carers_views": "Her sister would like a carer''s assessment.", "advance_statements": null}',
+   '2025-10-20 10:00:00+01', 'staff-ahmed', '2026-05-12 11:00:00+01', '2025-10-20 10:30:00+01',
+   NULL, NULL, 4),
+  ('f3000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'superseded', 1,
+   '{"needs": [{"domain": "psychiatric", "description": "Low mood and intermittent voices.", "assessment_id": "f2000000-0000-4000-8000-000000000001"}], "goals": [{"in_own_words": "I want to feel like myself again.", "target_date": null}], "interventions": [{"what": "Home visits and medication review", "delivered_by": "staff", "staff_id": "b0000000-0000-4000-8000-000000000001", "provider_name": null, "frequency": "Weekly", "from": "2025-04-10", "to": null}], "risk_management_plan": {"plan": "Weekly contact while symptoms settle.", "risk_categories": ["self_harm"], "assessment_id": null}, "crisis_plan": {"early_warning_signs": "Early waking.", "what_person_should_do": "Call the crisis line.", "what_others_should_do": "Sister calls the crisis team.", "contacts_24_7": [{"name": "Crisis and Home Treatment", "number": "01632 960100"}]}, "contingency_plan": {"contact_name": "Duty worker", "contact_role": null, "contact_phone": "01632 960200", "arrangements": null}, "persons_views": null, "carers_views": null, "advance_statements": null}',
+   '2025-04-08 09:00:00+01', 'staff-ahmed', '2025-10-20 10:30:00+01', '2025-04-10 12:00:00+01',
+   '2025-10-20 10:30:00+01', 'f3000000-0000-4000-8000-000000000002', 3),
+  ('f3000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000002', 'draft', 1,
+   '{"needs": [{"domain": "housing", "description": "Damp flat affecting his chest.", "assessment_id": null}], "goals": [{"in_own_words": "A dry flat by winter.", "target_date": null}], "interventions": [], "risk_management_plan": null, "crisis_plan": null, "contingency_plan": null, "persons_views": null, "carers_views": null, "advance_statements": null}',
+   '2026-11-27 15:00:00+00', 'staff-ahmed', '2026-11-27 15:00:00+00', NULL, NULL, NULL, 1)
+ON CONFLICT DO NOTHING;
+INSERT INTO care_plan_versions (care_plan_id, number, content, created_at, created_by)
+SELECT v.plan::uuid, v.number,
+       -- Version 1 of the active plan had only the first of today's interventions.
+       (SELECT CASE WHEN v.number < c.plan_version
+                    THEN jsonb_set(c.content, '{interventions}',
+                                   jsonb_build_array(c.content->'interventions'->0))
+                    ELSE c.content END
+          FROM care_plans c WHERE c.id = v.plan::uuid),
+       v.at::timestamptz, 'staff-ahmed'
+  FROM (VALUES ('f3000000-0000-4000-8000-000000000001', 1, '2025-04-10 12:00:00+01'),
+               ('f3000000-0000-4000-8000-000000000002', 1, '2025-10-20 10:30:00+01'),
+               ('f3000000-0000-4000-8000-000000000002', 2, '2026-05-12 11:00:00+01')) AS v(plan, number, at)
+ON CONFLICT DO NOTHING;
+INSERT INTO care_plan_agreements (id, care_plan_id, plan_version, agreement, recorded_at, recorded_by)
+VALUES
+  ('f3100000-0000-4000-8000-000000000001', 'f3000000-0000-4000-8000-000000000002', 2,
+   '{"agreed": true, "agreed_on": "2026-05-12", "how": "signed", "carer_involvement": "Her sister attended."}',
+   '2026-05-12 11:30:00+01', 'staff-ahmed')
+ON CONFLICT DO NOTHING;
+INSERT INTO care_plan_distributions (id, care_plan_id, plan_version, recipient_type, recipient_name,
+                                     method, sent_on, recorded_at, recorded_by)
+VALUES
+  ('f3200000-0000-4000-8000-000000000001', 'f3000000-0000-4000-8000-000000000002', 2, 'person', NULL,
+   'hand', '2026-05-12', '2026-05-12 11:35:00+01', 'staff-ahmed'),
+  ('f3200000-0000-4000-8000-000000000002', 'f3000000-0000-4000-8000-000000000002', 2, 'gp',
+   'Northgate Surgery', 'secure_email', '2026-05-13', '2026-05-13 09:00:00+01', 'staff-ahmed')
+ON CONFLICT DO NOTHING;
+
+-- CPA reviews (R-REV-1..3). Aisha Begum: reviewed in October (on time), the next planned for
+-- April. Thomas Whitfield: last reviewed in November 2025, so his next review, planned for May, is
+-- overdue.
+INSERT INTO reviews (id, episode_id, type, status, due_on, request_reason, invitees, held_on,
+                     attendees, chaired_by, summary, outcome, care_level_before, care_level_after,
+                     next_review_due, created_at, created_by, updated_at, held_recorded_by, version)
+VALUES
+  ('f4000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'scheduled',
+   'held', '2026-10-20', NULL,
+   '[{"kind": "person", "name": "Aisha Begum", "staff_id": null, "consulted": true, "informed_of_outcome": true}, {"kind": "carer", "name": "Samira Begum", "staff_id": null, "consulted": true, "informed_of_outcome": true}, {"kind": "staff", "name": "Yasmin Ahmed", "staff_id": "b0000000-0000-4000-8000-000000000001", "consulted": true, "informed_of_outcome": true}]',
+   '2026-10-15', '[{"name": "Aisha Begum", "role": "service user"}, {"name": "Samira Begum", "role": "sister and carer"}, {"name": "Yasmin Ahmed", "role": "care co-ordinator"}]',
+   '{"kind": "person", "name": "Aisha Begum"}', 'Settled; keep CPA while she returns to work.',
+   'continue', 'cpa', 'cpa', '2027-04-15', '2026-09-20 10:00:00+01', 'staff-ahmed',
+   '2026-10-15 16:00:00+01', 'staff-ahmed', 2),
+  ('f4000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000001', 'scheduled',
+   'planned', '2027-04-15', NULL,
+   '[{"kind": "person", "name": "Aisha Begum", "staff_id": null, "consulted": false, "informed_of_outcome": false}]',
+   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2026-10-15 16:05:00+01', 'staff-ahmed',
+   '2026-10-15 16:05:00+01', NULL, 1),
+  ('f4000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000002', 'scheduled',
+   'held', '2025-11-25', NULL,
+   '[{"kind": "person", "name": "Thomas Whitfield", "staff_id": null, "consulted": true, "informed_of_outcome": true}]',
+   '2025-11-20', '[{"name": "Thomas Whitfield", "role": "service user"}, {"name": "Yasmin Ahmed", "role": "care co-ordinator"}]',
+   '{"kind": "staff", "name": "Chidinma Okafor"}', 'Stable; continue on CPA.', 'continue', 'cpa',
+   'cpa', '2026-05-20', '2025-11-01 10:00:00+00', 'staff-ahmed', '2025-11-20 15:00:00+00',
+   'staff-ahmed', 2),
+  ('f4000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000002', 'scheduled',
+   'planned', '2026-05-20', NULL, '[]', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+   '2025-11-20 15:05:00+00', 'staff-ahmed', '2025-11-20 15:05:00+00', NULL, 1)
+ON CONFLICT DO NOTHING;
+
 COMMIT;

@@ -18,6 +18,7 @@ static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "ov
                                              "service_user_id", "source_type", "limit", "cursor",
                                              NULL};
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
+static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -74,6 +75,33 @@ const struct route ROUTES[] = {
      PATCH_BODY | PERSON, NULL},
     {"POST", "/episodes/{id}/assessments/{assessment_id}/complete", assessments_complete,
      CLINICAL, PERSON, NULL},
+    {"GET", "/episodes/{id}/reviews", reviews_list, CLINICAL, PERSON, PAGE_QUERY},
+    {"POST", "/episodes/{id}/reviews", reviews_create, CLINICAL, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/reviews/{review_id}", reviews_get, CLINICAL, PERSON, NULL},
+    {"PATCH", "/episodes/{id}/reviews/{review_id}", reviews_update, CLINICAL,
+     PATCH_BODY | PERSON, NULL},
+    {"POST", "/episodes/{id}/reviews/{review_id}/outcome", reviews_record_outcome, CLINICAL,
+     BODY | PERSON, NULL},
+
+    {"GET", "/episodes/{id}/care-plans", care_plans_list, CLINICAL, PERSON, PAGE_QUERY},
+    {"POST", "/episodes/{id}/care-plans", care_plans_create, CLINICAL, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/care-plans/{care_plan_id}", care_plans_get, CLINICAL, PERSON, NULL},
+    {"PATCH", "/episodes/{id}/care-plans/{care_plan_id}", care_plans_update, CLINICAL,
+     PATCH_BODY | PERSON, NULL},
+    {"POST", "/episodes/{id}/care-plans/{care_plan_id}/activate", care_plans_activate, CLINICAL,
+     PERSON, NULL},
+    {"POST", "/episodes/{id}/care-plans/{care_plan_id}/agreement", care_plans_agreement,
+     CLINICAL, BODY | PERSON, NULL},
+    {"GET", "/episodes/{id}/care-plans/{care_plan_id}/versions", care_plans_versions, CLINICAL,
+     PERSON, NULL},
+    {"GET", "/episodes/{id}/care-plans/{care_plan_id}/versions/{number}", care_plans_version,
+     CLINICAL, PERSON, NULL},
+    {"GET", "/episodes/{id}/care-plans/{care_plan_id}/diff", care_plans_diff, CLINICAL, PERSON,
+     DIFF_QUERY},
+    {"GET", "/episodes/{id}/care-plans/{care_plan_id}/distributions", care_plans_distributions,
+     CLINICAL, PERSON, NULL},
+    {"POST", "/episodes/{id}/care-plans/{care_plan_id}/distributions", care_plans_distribute,
+     CLINICAL, BODY | PERSON, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

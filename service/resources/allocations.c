@@ -447,14 +447,6 @@ done:
   tx_end(&tx);
 }
 
-/* The {allocation_id} path parameter, or NULL after replying 404. */
-static const char *allocation_id_or_404(struct exchange *x) {
-  const char *id = x->param_count > 1 ? x->params[1] : NULL;
-  if (id && text_is_uuid(id)) return id;
-  reply_problem(x, CC_NOT_FOUND, "No allocation of this episode has this id.");
-  return NULL;
-}
-
 void allocations_get(struct exchange *x) {
   episode_child_get(x, "allocation", &SELECT, "No allocation of this episode has this id.");
 }
@@ -466,7 +458,7 @@ void allocations_list(struct exchange *x) {
 /* The deputy and the preferences of the current allocation change (R-ALC-3, R-ALC-4); who holds
  * it and why it began do not: a new holder is a new allocation. */
 void allocations_update(struct exchange *x) {
-  const char *id = allocation_id_or_404(x);
+  const char *id = episode_child_id(x, "No allocation of this episode has this id.");
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;

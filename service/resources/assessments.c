@@ -29,11 +29,6 @@
 static const char *const TYPES[] = {"initial", "holistic", "risk_review", "tops", "specialist",
                                     NULL};
 static const char *const LEVELS[] = {"low", "medium", "high", NULL};
-static const char *const RISK_CATEGORIES[] = {
-    "suicide",        "self_harm",          "harm_to_others", "self_neglect",
-    "relapse",        "safeguarding_adult", "safeguarding_child", "exploitation",
-    "disinhibition",  "abuse",              "disengagement",  "substance_misuse",
-    "other",          NULL};
 static const char *const CPA_GROUPS[] = {"none", "inpatient", "community_treatment_order",
                                          "prisoner_severe_mental_illness", NULL};
 static const char *const CARE_LEVELS[] = {"cpa", "non_cpa", NULL};
@@ -259,21 +254,6 @@ static const struct db_stmt LIST = {
     "        (SELECT p.created_at, p.id FROM assessments p WHERE p.id = $2::uuid))"
     " ORDER BY a.created_at DESC, a.id DESC LIMIT $3",
     3};
-/* The holistic assessment's CPA decision becomes the episode's care level ($2), confirmed (no
- * longer provisional), with a line in the history when it changes. Returns the level before and
- * whether it was provisional, or no row when nothing changed. The episode row is already locked. */
-static const struct db_stmt SET_CARE_LEVEL = {
-    "assessments_set_care_level",
-    "WITH before AS (SELECT care_level, care_level_provisional FROM episodes WHERE id = $1::uuid),"
-    " changed AS (UPDATE episodes e SET care_level = $2, care_level_provisional = false"
-    "   FROM before WHERE e.id = $1::uuid"
-    "     AND (before.care_level IS DISTINCT FROM $2 OR before.care_level_provisional)"
-    "   RETURNING before.care_level AS from_level, before.care_level_provisional),"
-    " history AS (INSERT INTO episode_care_level_changes (episode_id, from_level, to_level,"
-    "   reason, changed_by) SELECT $1::uuid, from_level, $2, $3, $4 FROM changed"
-    "   WHERE from_level IS DISTINCT FROM $2 RETURNING 1)"
-    " SELECT from_level, care_level_provisional, (SELECT count(*) FROM history) FROM changed",
-    4};
 /* The current risks of a person: for each open episode, the latest completed assessment with a
  * risk section that no completed amendment has replaced. */
 static const struct db_stmt RISK_SUMMARY = {
@@ -534,19 +514,11 @@ void assessments_create(struct exchange *x) {
     record_reply_db_failure(x, CONSTRAINTS, &tx, status);
     goto done;
   }
-  const char *id = PQgetvalue(res, 0, 0), *version = PQgetvalue(res, 0, 1);
+  const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s?}", "type", params[1], "amends_assessment_id", params[2]);
   status = audit_assessment(x, &tx, "create", id, &ep, details);
-  char location[160], etag[40];
-  snprintf(location, sizeof location, "/episodes/%s/assessments/%s", ep.id, id);
-  snprintf(etag, sizeof etag, "\"%s\"", version);
-  if (status == CC_OK && idem == IDEMPOTENCY_CLAIMED)
-    status = idempotency_store(x, &tx, 201, PQgetvalue(res, 0, 2), location, etag);
-  if (status == CC_OK) status = tx_commit(&tx);
+  if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "assessments", res, idem);
   if (status != CC_OK) goto failed;
-  reply_header(x, "Location", location);
-  reply_header(x, "ETag", etag);
-  reply_json_text(x, 201, PQgetvalue(res, 0, 2));
   goto done;
 failed:
   reply_problem(x, status, NULL);
@@ -561,49 +533,13 @@ void assessments_get(struct exchange *x) { episode_child_get(x, RESOURCE, &SELEC
 
 void assessments_list(struct exchange *x) { episode_child_list(x, RESOURCE, &LIST); }
 
-/* The {assessment_id} path parameter, or NULL after replying 404. */
-static const char *assessment_id_or_404(struct exchange *x) {
-  const char *id = x->param_count > 1 ? x->params[1] : NULL;
-  if (id && text_is_uuid(id)) return id;
-  reply_problem(x, CC_NOT_FOUND, NOT_FOUND);
-  return NULL;
-}
-
-/* The assessment named by the path, locked, in progress and at the version If-Match names;
- * *current receives it. Replies and returns false otherwise. */
-static bool lock_in_progress(struct exchange *x, struct tx *tx, const struct episode *ep,
-                             const char *id, long expected, PGresult **res, json_t **current) {
-  enum cc_status status = tx_exec(tx, &LOCK, (const char *const[]){id, ep->id}, res);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    return false;
-  }
-  if (PQntuples(*res) == 0) {
-    reply_problem(x, CC_NOT_FOUND, NOT_FOUND);
-    return false;
-  }
-  if (strcmp(PQgetvalue(*res, 0, 3), "completed") == 0) {
-    reply_problem(x, CC_CONFLICT,
-                  "This assessment is completed and cannot change: record a correction as a new "
-                  "assessment with amends_assessment_id %s.",
-                  id);
-    return false;
-  }
-  if (atol(PQgetvalue(*res, 0, 1)) != expected) {
-    reply_etag(x, PQgetvalue(*res, 0, 1));
-    reply_problem(x, CC_PRECONDITION_FAILED,
-                  "The assessment has changed since you read it (now version %s); read it "
-                  "again and reapply your change.",
-                  PQgetvalue(*res, 0, 1));
-    return false;
-  }
-  *current = json_loads(PQgetvalue(*res, 0, 2), 0, NULL);
-  if (!*current) reply_problem(x, CC_INTERNAL, NULL);
-  return *current != NULL;
-}
+static const struct child_lock LOCK_IN_PROGRESS = {
+    &LOCK, "assessment", NOT_FOUND, "completed",
+    "This assessment is completed and cannot change: record a correction as a new assessment "
+    "that names it in amends_assessment_id."};
 
 void assessments_update(struct exchange *x) {
-  const char *id = assessment_id_or_404(x);
+  const char *id = episode_child_id(x, NOT_FOUND);
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
@@ -619,7 +555,11 @@ void assessments_update(struct exchange *x) {
   if (!episode_access(x, &tx, RESOURCE, id, false, ACCESS_WRITE, access_break_glass_requested(x),
                       &ep, &decision))
     goto done;
-  if (!lock_in_progress(x, &tx, &ep, id, expected, &res, &current)) goto done;
+  if (!episode_child_lock(x, &tx, &ep, &LOCK_IN_PROGRESS, id, expected, &res, &current)) goto done;
+  if (!ep.open) {
+    reply_problem(x, CC_CONFLICT, "The episode is closed: its assessments can no longer change.");
+    goto done;
+  }
   merged = fields_merge_patch_new(current, x->body);
   struct field_errors errors = {0};
   fields_validate_merged(merged, ASSESSMENT_FIELDS, &errors);
@@ -652,39 +592,20 @@ done:
 }
 
 /* A completed holistic assessment's CPA decision becomes the episode's care level (R-ASM-3,
- * R-ASM-4 decided it), audited as an update of the episode. */
+ * R-ASM-4 decided it). */
 static enum cc_status set_care_level(struct exchange *x, struct tx *tx, const struct episode *ep,
                                      const char *assessment_id, const json_t *record) {
-  const char *level =
+  const char *name =
       json_string_value(json_object_get(json_object_get(record, "cpa_decision"), "decision"));
-  if (!level) return CC_INTERNAL; /* completion requires it */
+  enum care_level level;
+  if (!care_level_parse(name, &level)) return CC_INTERNAL; /* completion requires it */
   char reason[160];
   snprintf(reason, sizeof reason, "CPA decision of holistic assessment %s.", assessment_id);
-  PGresult *res = NULL;
-  const char *params[] = {ep->id, level, reason, x->principal.subject};
-  enum cc_status status = tx_exec(tx, &SET_CARE_LEVEL, params, &res);
-  if (status == CC_OK && PQntuples(res) == 1) {
-    json_t *changes = json_array();
-    const char *from = PQgetvalue(res, 0, 0);
-    if (strcmp(from, level) != 0)
-      json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "field", "care_level", "old",
-                                               from, "new", level));
-    if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
-      json_array_append_new(changes, json_pack("{s:s, s:b, s:b}", "field",
-                                               "care_level_provisional", "old", 1, "new", 0));
-    json_t *details = json_pack("{s:o, s:s}", "changes", changes, "assessment_id", assessment_id);
-    struct audit_event event = {.action = "update", .resource_type = "episode",
-                                .resource_id = ep->id, .service_user_id = ep->service_user_id,
-                                .outcome = "success", .details = details};
-    status = audit_append(tx, &x->actor, &event);
-    json_decref(details);
-  }
-  PQclear(res);
-  return status;
+  return episode_set_care_level(x, tx, ep, level, reason, "assessment_id", assessment_id);
 }
 
 void assessments_complete(struct exchange *x) {
-  const char *id = assessment_id_or_404(x);
+  const char *id = episode_child_id(x, NOT_FOUND);
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
@@ -699,7 +620,7 @@ void assessments_complete(struct exchange *x) {
   if (!episode_access(x, &tx, RESOURCE, id, true, ACCESS_WRITE, access_break_glass_requested(x),
                       &ep, &decision))
     goto done;
-  if (!lock_in_progress(x, &tx, &ep, id, expected, &res, &current)) goto done;
+  if (!episode_child_lock(x, &tx, &ep, &LOCK_IN_PROGRESS, id, expected, &res, &current)) goto done;
   if (!ep.open) {
     reply_problem(x, CC_CONFLICT, "The episode is closed: its assessments can no longer change.");
     goto done;

@@ -14,11 +14,13 @@
 
 #include "http/cursor.h"
 #include "resources/allocations.h"
+#include "resources/care_plans.h"
 #include "resources/person_page.h"
 #include "resources/record.h"
 #include "resources/resources.h"
 #include "rules/assessment_rules.h"
 #include "rules/clocks.h"
+#include "rules/review_rules.h"
 
 static const struct db_stmt EPISODE_LOCK = {
     "episodes_lock", "SELECT 1 FROM episodes WHERE id = $1::uuid FOR NO KEY UPDATE", 1};
@@ -69,12 +71,19 @@ static const struct db_stmt EPISODE_FIND = {
   "     WHERE a.episode_id = e.id AND a.ended_at IS NULL),"                                      \
   "   'clocks_started_by_allocation_id', clock.id,"                                              \
   "   'open_change_request_id', (SELECT r.id FROM allocation_change_requests r"                  \
-  "     WHERE r.episode_id = e.id AND r.status = 'requested')))::text,"                          \
+  "     WHERE r.episode_id = e.id AND r.status = 'requested'),"                                  \
+  "   'care_plan', " CARE_PLAN_SUMMARY("e") "))::text,"                                           \
   " e.id::text, floor(extract(epoch FROM clock.started_at))::bigint,"                           \
   " t.type = 'substance_misuse',"                                                                 \
   " " ASSESSMENT_COMPLETED("min", "c.type = 'holistic'") ","                                      \
   " " ASSESSMENT_COMPLETED("max", "c.risk IS NOT NULL") ","                                       \
-  " " ASSESSMENT_COMPLETED("max", "c.type = 'tops'")
+  " " ASSESSMENT_COMPLETED("max", "c.type = 'tops'") ","                                          \
+  " (SELECT floor(extract(epoch FROM min(p.activated_at)))::bigint FROM care_plans p"            \
+  "   WHERE p.episode_id = e.id),"                                                               \
+  " (SELECT to_char(max(r.held_on), 'YYYY-MM-DD') FROM reviews r"                              \
+  "   WHERE r.episode_id = e.id AND r.status = 'held'),"                                         \
+  " e.care_level,"                                                                                \
+  " (SELECT a.role FROM allocations a WHERE a.episode_id = e.id AND a.ended_at IS NULL)"
 
 static const struct db_stmt EPISODE_SELECT = {
     "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
@@ -94,7 +103,11 @@ enum {
   SUBSTANCE_MISUSE_COLUMN,
   HOLISTIC_COMPLETED_COLUMN,
   RISK_COMPLETED_COLUMN,
-  TOPS_COMPLETED_COLUMN
+  TOPS_COMPLETED_COLUMN,
+  CARE_PLAN_ACTIVE_COLUMN,
+  REVIEW_HELD_COLUMN,
+  CARE_LEVEL_COLUMN,
+  CURRENT_ROLE_COLUMN
 };
 
 static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
@@ -163,6 +176,49 @@ bool episode_access_with(struct exchange *x, struct tx *tx, const char *resource
   return allowed;
 }
 
+/* The episode's care level becomes $2, confirmed (no longer provisional), with a line in the
+ * history when it changes. Returns the level before and whether it was provisional, or no row
+ * when nothing changed. The caller has locked the episode row. */
+static const struct db_stmt SET_CARE_LEVEL = {
+    "episodes_set_care_level",
+    "WITH before AS (SELECT care_level, care_level_provisional FROM episodes WHERE id = $1::uuid),"
+    " changed AS (UPDATE episodes e SET care_level = $2, care_level_provisional = false"
+    "   FROM before WHERE e.id = $1::uuid"
+    "     AND (before.care_level IS DISTINCT FROM $2 OR before.care_level_provisional)"
+    "   RETURNING before.care_level AS from_level, before.care_level_provisional),"
+    " history AS (INSERT INTO episode_care_level_changes (episode_id, from_level, to_level,"
+    "   reason, changed_by) SELECT $1::uuid, from_level, $2, $3, $4 FROM changed"
+    "   WHERE from_level IS DISTINCT FROM $2 RETURNING 1)"
+    " SELECT from_level, care_level_provisional, (SELECT count(*) FROM history) FROM changed",
+    4};
+
+enum cc_status episode_set_care_level(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                      enum care_level level, const char *reason,
+                                      const char *source_member, const char *source_id) {
+  const char *name = care_level_name(level);
+  PGresult *res = NULL;
+  const char *params[] = {ep->id, name, reason, x->principal.subject};
+  enum cc_status status = tx_exec(tx, &SET_CARE_LEVEL, params, &res);
+  if (status == CC_OK && PQntuples(res) == 1) {
+    json_t *changes = json_array();
+    const char *from = PQgetvalue(res, 0, 0);
+    if (strcmp(from, name) != 0)
+      json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "field", "care_level", "old",
+                                               from, "new", name));
+    if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+      json_array_append_new(changes, json_pack("{s:s, s:b, s:b}", "field",
+                                               "care_level_provisional", "old", 1, "new", 0));
+    json_t *details = json_pack("{s:o, s:s}", "changes", changes, source_member, source_id);
+    struct audit_event event = {.action = "update", .resource_type = "episode",
+                                .resource_id = ep->id, .service_user_id = ep->service_user_id,
+                                .outcome = "success", .details = details};
+    status = audit_append(tx, &x->actor, &event);
+    json_decref(details);
+  }
+  PQclear(res);
+  return status;
+}
+
 bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,
                                   const struct access_target *target) {
   if (ep->held_by_callers_team) return true;
@@ -175,6 +231,17 @@ static const char *london_date_of(PGresult *res, int row, int col, char out[11])
   if (PQgetisnull(res, row, col)) return NULL;
   uk_local_date((time_t)atoll(PQgetvalue(res, row, col)), out);
   return out;
+}
+
+/* R-REV-3, R-ALC-2: whether the current allocation's role is the one the care level calls for
+ * (an interim named nurse holds an episode whatever its level); null without one. */
+static json_t *allocation_matches_level(PGresult *res, int row, enum care_level level) {
+  enum allocation_role role;
+  if (PQgetisnull(res, row, CURRENT_ROLE_COLUMN) ||
+      !allocation_role_parse(PQgetvalue(res, row, CURRENT_ROLE_COLUMN), &role))
+    return json_null();
+  return json_boolean(!allocation_role_coordinates(role) ||
+                      role == allocation_role_for_care_level(level));
 }
 
 static json_t *clock_json(const struct clock_state *clock, const char *rule) {
@@ -221,7 +288,25 @@ static enum cc_status add_due_dates(struct exchange *x, PGresult *res, int row, 
   } else {
     json_object_set_new(clocks, "tops", json_null());
   }
+  /* R-CPL-1: due once, like the holistic assessment; met by the first plan made active. */
+  char plan_active[11];
+  valid &= holistic_assessment_clock(
+      care_plan_due[0] ? care_plan_due : NULL,
+      london_date_of(res, row, CARE_PLAN_ACTIVE_COLUMN, plan_active), today, &clock);
+  json_object_set_new(clocks, "care_plan", clock_json(&clock, "R-CPL-1"));
+  enum care_level level;
+  valid &= care_level_parse(PQgetvalue(res, row, CARE_LEVEL_COLUMN), &level);
+  char clock_start[11];
+  valid &= review_clock(level,
+                        PQgetisnull(res, row, REVIEW_HELD_COLUMN)
+                            ? NULL
+                            : PQgetvalue(res, row, REVIEW_HELD_COLUMN),
+                        london_date_of(res, row, CLOCK_COLUMN, clock_start),
+                        policy->review_cpa_months, policy->review_non_cpa_months, today, &clock);
+  json_object_set_new(clocks, "review", clock_json(&clock, "R-REV-1"));
   json_object_set_new(summary, "clocks", clocks);
+  json_object_set_new(summary, "allocation_matches_care_level",
+                      allocation_matches_level(res, row, level));
   return valid ? CC_OK : CC_INTERNAL;
 }
 
@@ -286,6 +371,61 @@ void service_users_episodes(struct exchange *x) {
   }
   tx_end(&tx);
   cursor_parts_free(after, 1);
+}
+
+const char *episode_child_id(struct exchange *x, const char *not_found) {
+  const char *id = x->param_count > 1 ? x->params[1] : NULL;
+  if (id && text_is_uuid(id)) return id;
+  reply_problem(x, CC_NOT_FOUND, "%s", not_found);
+  return NULL;
+}
+
+bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode *ep,
+                        const struct child_lock *how, const char *id, long expected,
+                        PGresult **res, json_t **current) {
+  enum cc_status status = tx_exec(tx, how->stmt, (const char *const[]){id, ep->id}, res);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  if (PQntuples(*res) == 0) {
+    reply_problem(x, CC_NOT_FOUND, "%s", how->not_found);
+    return false;
+  }
+  if (strcmp(PQgetvalue(*res, 0, 3), how->frozen_state) == 0) {
+    reply_problem(x, CC_CONFLICT, "%s", how->frozen_detail);
+    return false;
+  }
+  const char *version = PQgetvalue(*res, 0, 1);
+  if (atol(version) != expected) {
+    reply_etag(x, version);
+    reply_problem(x, CC_PRECONDITION_FAILED,
+                  "The %s has changed since you read it (now version %s); read it again and "
+                  "reapply your change.",
+                  how->noun, version);
+    return false;
+  }
+  *current = json_loads(PQgetvalue(*res, 0, 2), 0, NULL);
+  if (!*current) reply_problem(x, CC_INTERNAL, NULL);
+  return *current != NULL;
+}
+
+enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                     const char *collection, PGresult *res,
+                                     enum idempotency_state idem) {
+  const char *json = PQgetvalue(res, 0, 2);
+  char location[200], etag[40];
+  snprintf(location, sizeof location, "/episodes/%s/%s/%s", ep->id, collection,
+           PQgetvalue(res, 0, 0));
+  snprintf(etag, sizeof etag, "\"%s\"", PQgetvalue(res, 0, 1));
+  enum cc_status status = CC_OK;
+  if (idem == IDEMPOTENCY_CLAIMED) status = idempotency_store(x, tx, 201, json, location, etag);
+  if (status == CC_OK) status = tx_commit(tx);
+  if (status != CC_OK) return status;
+  reply_header(x, "Location", location);
+  reply_header(x, "ETag", etag);
+  reply_json_text(x, 201, json);
+  return CC_OK;
 }
 
 void episode_child_get(struct exchange *x, const char *resource_type, const struct db_stmt *select,

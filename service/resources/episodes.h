@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "http/idempotency.h"
 #include "resources/access.h"
 #include "rules/allocation_rules.h"
 
@@ -52,6 +53,42 @@ bool episode_access_with(struct exchange *x, struct tx *tx, const char *resource
  * committed deny event for target. Returns true when the caller's team holds the episode. */
 bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struct episode *ep,
                                   const struct access_target *target);
+
+/* Sets the episode's care level to `level`, confirmed (care_level_provisional false), with a
+ * line in its care level history giving `reason` when the level changes, and an `update` audit
+ * event of the episode whose details name the changes and {source_member: source_id} (what
+ * decided it, e.g. "assessment_id"). Nothing happens when the level is already confirmed. The
+ * caller has locked the episode (episode_access with lock). */
+enum cc_status episode_set_care_level(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                      enum care_level level, const char *reason,
+                                      const char *source_member, const char *source_id);
+/* The id of the episode's record named by the path (x->params[1]), or NULL after replying 404
+ * with not_found. */
+const char *episode_child_id(struct exchange *x, const char *not_found);
+
+/* How a change locks one record of an episode (episode_child_lock). */
+struct child_lock {
+  const struct db_stmt *stmt; /* $1 id, $2 episode id, FOR UPDATE: id, version, JSON, state */
+  const char *noun;           /* "assessment", for the 412 detail */
+  const char *not_found;      /* the 404 detail */
+  const char *frozen_state;   /* the state in which the record never changes (409) */
+  const char *frozen_detail;  /* the 409 detail */
+};
+/* Locks the record `id` of the episode for a change: 404 when the episode has none, 409 when it
+ * is in how->frozen_state, 412 (with its ETag) when its version is not `expected` (If-Match).
+ * Otherwise *res holds the locked row (its fourth column the state) and *current its JSON, and it
+ * returns true; else it has replied. */
+bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode *ep,
+                        const struct child_lock *how, const char *id, long expected,
+                        PGresult **res, json_t **current);
+
+/* The end of a handler that created a record of the episode and audited it: stores the response
+ * under the request's Idempotency-Key when idem is IDEMPOTENCY_CLAIMED, commits and replies 201
+ * with Location (/episodes/{id}/<collection>/<record id>) and ETag. The record is res's first
+ * row (id, version, JSON). Returns a failure without replying it; CC_OK once replied. */
+enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                     const char *collection, PGresult *res,
+                                     enum idempotency_state idem);
 
 /* GET of one record of an episode (an allocation, a change request): the record named by
  * x->params[1], read with select ($1 record id, $2 episode id; returns id, version, JSON) after

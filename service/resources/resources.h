@@ -57,6 +57,24 @@ void assessments_get(struct exchange *x);
 void assessments_update(struct exchange *x);
 void assessments_complete(struct exchange *x);
 void service_users_risk_summary(struct exchange *x);
+/* resources/care_plans.c */
+void care_plans_list(struct exchange *x);
+void care_plans_create(struct exchange *x);
+void care_plans_get(struct exchange *x);
+void care_plans_update(struct exchange *x);
+void care_plans_activate(struct exchange *x);
+void care_plans_agreement(struct exchange *x);
+void care_plans_versions(struct exchange *x);
+void care_plans_version(struct exchange *x);
+void care_plans_diff(struct exchange *x);
+void care_plans_distributions(struct exchange *x);
+void care_plans_distribute(struct exchange *x);
+/* resources/reviews.c */
+void reviews_list(struct exchange *x);
+void reviews_create(struct exchange *x);
+void reviews_get(struct exchange *x);
+void reviews_update(struct exchange *x);
+void reviews_record_outcome(struct exchange *x);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

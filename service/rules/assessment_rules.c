@@ -202,3 +202,15 @@ enum cpa_decision_fit cpa_decision_check(enum cpa_group group, bool any_criterio
 bool child_school_required(int age) {
   return age >= 5;
 }
+
+const char *const RISK_CATEGORIES[] = {
+    "suicide",       "self_harm",          "harm_to_others",     "self_neglect",
+    "relapse",       "safeguarding_adult", "safeguarding_child", "exploitation",
+    "disinhibition", "abuse",              "disengagement",      "substance_misuse",
+    "other",         NULL};
+
+bool risk_category_known(const char *name) {
+  for (const char *const *c = RISK_CATEGORIES; name && *c; c++)
+    if (strcmp(*c, name) == 0) return true;
+  return false;
+}

@@ -117,6 +117,13 @@ const char *assessment_section_rule(enum assessment_type type, enum assessment_s
 #define HOLISTIC_DOMAIN_COUNT 13
 extern const char *const HOLISTIC_DOMAINS[HOLISTIC_DOMAIN_COUNT + 1];
 
+/* The categories of a risk item, as stored and shown, followed by NULL: suicide, self_harm,
+ * harm_to_others, self_neglect, relapse, safeguarding_adult, safeguarding_child, exploitation,
+ * disinhibition, abuse, disengagement, substance_misuse, other. */
+extern const char *const RISK_CATEGORIES[];
+/* Whether name is one of RISK_CATEGORIES. */
+bool risk_category_known(const char *name);
+
 /* R-ASM-3: the groups always on CPA, as stored and shown: "none", "inpatient",
  * "community_treatment_order", "prisoner_severe_mental_illness". */
 enum cpa_group {

@@ -263,10 +263,14 @@ def test_bad_bodies_are_422_naming_the_field_and_nothing_is_written(db, held, bo
     assert after["assessments"] == before["assessments"]
 
 
-def test_a_closed_episode_takes_no_new_assessment(api, db, manager, teams):
-    person = new_person(api)
-    closed = open_episode(db, person["id"], teams.cmht["id"], status="closed")
-    assert_problem(manager.api.post(path(closed), json={"type": "initial"}), 409, "conflict")
+def test_a_closed_episode_takes_no_new_assessment_and_its_assessments_no_longer_change(db, manager, held):
+    a = create(held.coordinator, held.id, holistic())
+    db.execute("UPDATE episodes SET status = 'closed', closed_at = now() WHERE id = %s", (held.id,))
+    # The co-ordinator's relationship ended with the episode; the team's manager still has one.
+    assert_problem(manager.api.post(path(held.id), json={"type": "initial"}), 409, "conflict")
+    assert_problem(patch(manager, a, {"summary": "After closing"}), 409, "conflict")
+    assert_problem(complete(manager, a), 409, "conflict")
+    assert manager.api.get(path(held.id, a["id"])).json()["version"] == a["version"]
 
 
 def test_idempotent_create_replays_the_first_response(db, held):

@@ -136,10 +136,13 @@ def test_episode_without_allocation_has_no_dates_due(manager, episode):
     summary = get_episode(manager, episode.id)["summary"]
     assert summary == {"current_allocation": None, "clocks_started_by_allocation_id": None,
                        "open_change_request_id": None, "due": {"assessment_due": None, "care_plan_due": None},
+                       "care_plan": None, "allocation_matches_care_level": None,
                        "clocks": {
                            "holistic_assessment": {"due": None, "overdue": False, "completed": None, "rule": "R-ASM-1"},
                            "risk_review": {"due": None, "overdue": False, "completed": None, "rule": "R-ASM-6"},
-                           "tops": None}}
+                           "tops": None,
+                           "care_plan": {"due": None, "overdue": False, "completed": None, "rule": "R-CPL-1"},
+                           "review": {"due": None, "overdue": False, "completed": None, "rule": "R-REV-1"}}}
 
 
 def test_policy_settings_change_the_intervals_R_ASM_1_R_CPL_1(service_factory, db, manager, staff, episode):

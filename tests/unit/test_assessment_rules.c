@@ -363,6 +363,14 @@ static void test_r_asm_5_school_from_compulsory_school_age(void) {
   CHECK(child_school_required(17));
 }
 
+static void test_risk_categories_are_known_by_name(void) {
+  CHECK(risk_category_known("suicide") && risk_category_known("other"));
+  CHECK(!risk_category_known("gambling") && !risk_category_known("") && !risk_category_known(NULL));
+  int n = 0;
+  for (const char *const *c = RISK_CATEGORIES; *c; c++) n++;
+  CHECK(n == 13);
+}
+
 int main(void) {
   test_month_ends_clamp_to_the_last_day();
   test_months_wrap_the_year();
@@ -388,5 +396,6 @@ int main(void) {
   test_r_asm_3_automatic_groups_are_always_on_cpa();
   test_r_asm_4_non_cpa_with_criteria_met_needs_a_reason();
   test_r_asm_5_school_from_compulsory_school_age();
+  test_risk_categories_are_known_by_name();
   return checks_report();
 }
