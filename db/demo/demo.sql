@@ -379,25 +379,25 @@ VALUES
    'Northgate Surgery', 'secure_email', '2026-05-13', '2026-05-13 09:00:00+01', 'staff-ahmed')
 ON CONFLICT DO NOTHING;
 
--- CPA reviews (R-REV-1..3). Aisha Begum: reviewed in October (on time), the next planned for
--- April. Thomas Whitfield: last reviewed in November 2025, so his next review, planned for May, is
--- overdue.
+-- CPA reviews (R-REV-1..3). Aisha Begum: reviewed six weeks before the data was loaded, the next
+-- planned six months after (on time whenever loaded). Thomas Whitfield: last reviewed in November
+-- 2025, so his next review, planned for May 2026, is overdue.
 INSERT INTO reviews (id, episode_id, type, status, due_on, request_reason, invitees, held_on,
                      attendees, chaired_by, summary, outcome, care_level_before, care_level_after,
                      next_review_due, created_at, created_by, updated_at, held_recorded_by, version)
 VALUES
   ('f4000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'scheduled',
-   'held', '2026-10-20', NULL,
-   '[{"kind": "person", "name": "Aisha Begum", "staff_id": null, "consulted": true, "informed_of_outcome": true}, {"kind": "carer", "name": "Samira Begum", "staff_id": null, "consulted": true, "informed_of_outcome": true}, {"kind": "staff", "name": "Yasmin Ahmed", "staff_id": "b0000000-0000-4000-8000-000000000001", "consulted": true, "informed_of_outcome": true}]',
-   '2026-10-15', '[{"name": "Aisha Begum", "role": "service user"}, {"name": "Samira Begum", "role": "sister and carer"}, {"name": "Yasmin Ahmed", "role": "care co-ordinator"}]',
+   'held', current_date - 50, NULL,
+   '[{"kind": "person", "name": "Aisha Begum", "staff_id": null, "consulted": true, "informed_of_outcome": true}, {"kind": "carer", "name": "Samira Begum", "carer_id": "f5000000-0000-4000-8000-000000000001", "consulted": true, "informed_of_outcome": true}, {"kind": "staff", "name": "Yasmin Ahmed", "staff_id": "b0000000-0000-4000-8000-000000000001", "consulted": true, "informed_of_outcome": true}]',
+   current_date - 45, '[{"name": "Aisha Begum", "role": "service user"}, {"name": "Samira Begum", "role": "sister and carer"}, {"name": "Yasmin Ahmed", "role": "care co-ordinator"}]',
    '{"kind": "person", "name": "Aisha Begum"}', 'Settled; keep CPA while she returns to work.',
-   'continue', 'cpa', 'cpa', '2027-04-15', '2026-09-20 10:00:00+01', 'staff-ahmed',
-   '2026-10-15 16:00:00+01', 'staff-ahmed', 2),
+   'continue', 'cpa', 'cpa', (current_date - 45) + interval '6 months', now() - interval '80 days',
+   'staff-ahmed', now() - interval '45 days', 'staff-ahmed', 2),
   ('f4000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000001', 'scheduled',
-   'planned', '2027-04-15', NULL,
+   'planned', (current_date - 45) + interval '6 months', NULL,
    '[{"kind": "person", "name": "Aisha Begum", "staff_id": null, "consulted": false, "informed_of_outcome": false}]',
-   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2026-10-15 16:05:00+01', 'staff-ahmed',
-   '2026-10-15 16:05:00+01', NULL, 1),
+   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, now() - interval '45 days', 'staff-ahmed',
+   now() - interval '45 days', NULL, 1),
   ('f4000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000002', 'scheduled',
    'held', '2025-11-25', NULL,
    '[{"kind": "person", "name": "Thomas Whitfield", "staff_id": null, "consulted": true, "informed_of_outcome": true}]',
@@ -408,6 +408,110 @@ VALUES
   ('f4000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000002', 'scheduled',
    'planned', '2026-05-20', NULL, '[]', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
    '2025-11-20 15:05:00+00', 'staff-ahmed', '2025-11-20 15:05:00+00', NULL, 1)
+ON CONFLICT DO NOTHING;
+
+-- Carers (R-CAR-1..2). Aisha Begum's sister: consent to share the care plan and reviews, her own
+-- assessment completed, her needs review due next summer. Aisha's son, a young carer, not yet
+-- offered an assessment. Thomas Whitfield's daughter: he refused consent to share; her yearly
+-- review is overdue.
+INSERT INTO carers (id, service_user_id, name, relationship, contact, date_of_birth, under_18,
+                    lives_with_person, consent, information_given_on, assessment,
+                    needs_reviewed_on, identified_on, created_at, created_by, updated_at, version)
+VALUES
+  ('f5000000-0000-4000-8000-000000000001', 'c0000000-0000-4000-8000-000000000001', 'Samira Begum',
+   'sister', '{"phone": "07700 900111", "address": "12 Mill Lane, Northgate"}', NULL, false, false,
+   '{"given": true, "recorded_on": "2025-04-02", "scope": ["care_plan", "reviews", "crisis_plan"]}',
+   '2025-04-02',
+   '{"offered_on": "2025-04-02", "response": "accepted", "referred_to_adult_social_care_on": "2025-04-10", "completed_on": "2025-06-20", "outcome": "Respite one weekend a month; carers'' group."}',
+   '2026-06-15', '2025-04-02', '2025-04-02 15:00:00+01', 'staff-ahmed', '2026-06-15 10:00:00+01', 3),
+  ('f5000000-0000-4000-8000-000000000002', 'c0000000-0000-4000-8000-000000000001', 'Zayn Begum',
+   'son', '{"address": "Lives with his mother."}', '2017-05-09', NULL, true, NULL, NULL, '{}',
+   NULL, '2025-04-02', '2025-04-02 15:05:00+01', 'staff-ahmed', '2025-04-02 15:05:00+01', 1),
+  ('f5000000-0000-4000-8000-000000000003', 'c0000000-0000-4000-8000-000000000002', 'Helen Whitfield',
+   'daughter', '{"phone": "07700 900222"}', NULL, false, false,
+   '{"given": false, "recorded_on": "2025-06-05", "scope": []}', '2025-06-05',
+   '{"offered_on": "2025-06-05", "response": "declined"}', NULL, '2025-06-05',
+   '2025-06-05 11:00:00+01', 'staff-ahmed', '2025-06-05 11:00:00+01', 1)
+ON CONFLICT DO NOTHING;
+
+-- Transfers in every state (R-TRF-1..5), with the handover each carried (R-TRF-2), and the
+-- follow-ups and liaison they started. Ngozi Adeyemi: moving from the crisis team to North CMHT,
+-- proposed. Mohammed Rahimi: an admission to Willow Ward accepted, not yet completed; his
+-- discharge from an earlier stay in October was followed up only by phone, so the face-to-face
+-- follow-up is overdue (R-TRF-3). Thomas Whitfield: discharged from hospital on 20 November and
+-- seen at home four days later (done). Aisha Begum: discharged two days before the data was
+-- loaded, so her follow-up is due (dated from the load, it is due whenever the demo is loaded).
+-- Rosa Fernandes: a transfer to a partner agency rejected. Grzegorz Nowak: an out-of-area
+-- placement proposed, then cancelled. Dafydd Hughes: placed out of area since March; the last
+-- liaison was in April, so the next is overdue (R-TRF-4).
+INSERT INTO transfers (id, episode_id, type, status, reason, receiving_team_id, receiving_staff_id,
+                       receiving_external, details, handover, proposed_at, proposed_by,
+                       decided_at, decided_by, rejection_reason, completed_at, completed_by,
+                       cancelled_at, cancelled_by, cancellation_reason, updated_at, version)
+VALUES
+  ('f6000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000004', 'internal_team',
+   'proposed', 'Crisis resolved; needs longer-term community care.',
+   'a0000000-0000-4000-8000-000000000001', 'b0000000-0000-4000-8000-000000000002', NULL, '{}',
+   jsonb_build_object('taken_at', '2026-11-25 10:00:00+00'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb), '2026-11-25 10:00:00+00', 'staff-kowalska',
+   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2026-11-25 10:00:00+00', 1),
+  ('f6000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000007', 'hospital_admission',
+   'accepted', 'Relapse with risk to self; informal admission agreed.',
+   'a0000000-0000-4000-8000-000000000003', NULL, NULL,
+   '{"named_nurse_staff_id": "b0000000-0000-4000-8000-000000000006"}',
+   jsonb_build_object('taken_at', '2026-11-29 09:00:00+00'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb), '2026-11-29 09:00:00+00', 'staff-brown',
+   '2026-11-29 11:00:00+00', 'staff-patel', NULL, NULL, NULL, NULL, NULL, NULL,
+   '2026-11-29 11:00:00+00', 2),
+  ('f6000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000007', 'hospital_discharge',
+   'completed', 'Discharged home from Willow Ward.', NULL, NULL,
+   '{"name": "Willow Ward", "organisation": "Northgate Hospital", "contact": "01632 960300"}',
+   '{"discharged_on": "2026-10-01"}', jsonb_build_object('taken_at', '2026-09-29 10:00:00+01'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb),
+   '2026-09-29 10:00:00+01', 'staff-brown', '2026-09-30 10:00:00+01', 'staff-okafor', NULL,
+   '2026-10-01 15:00:00+01', 'staff-brown', NULL, NULL, NULL, '2026-10-01 15:00:00+01', 3),
+  ('f6000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000002', 'hospital_discharge',
+   'completed', 'Discharged home after a short admission.', NULL, NULL,
+   '{"name": "Willow Ward", "organisation": "Northgate Hospital", "contact": "01632 960300"}',
+   '{"discharged_on": "2026-11-20"}', jsonb_build_object('taken_at', '2026-11-18 10:00:00+00'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb),
+   '2026-11-18 10:00:00+00', 'staff-ahmed', '2026-11-19 10:00:00+00', 'staff-okafor', NULL,
+   '2026-11-20 14:00:00+00', 'staff-ahmed', NULL, NULL, NULL, '2026-11-20 14:00:00+00', 3),
+  ('f6000000-0000-4000-8000-000000000005', 'd0000000-0000-4000-8000-000000000001', 'hospital_discharge',
+   'completed', 'Discharged home after respite admission.', NULL, NULL,
+   '{"name": "Willow Ward", "organisation": "Northgate Hospital", "contact": "01632 960300"}',
+   jsonb_build_object('discharged_on', current_date - 2),
+   jsonb_build_object('taken_at', now() - interval '4 days', 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb),
+   now() - interval '4 days', 'staff-ahmed', now() - interval '3 days', 'staff-okafor', NULL,
+   now() - interval '2 days', 'staff-ahmed', NULL, NULL, NULL, now() - interval '2 days', 3),
+  ('f6000000-0000-4000-8000-000000000006', 'd0000000-0000-4000-8000-000000000009', 'partner_agency',
+   'rejected', 'Probation to co-ordinate under a drug rehabilitation requirement.', NULL, NULL,
+   '{"name": "Helen Marsh", "organisation": "Probation Service, Eastbridge", "contact": "01632 960456"}',
+   '{}', jsonb_build_object('taken_at', '2026-10-10 10:00:00+01'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb), '2026-10-10 10:00:00+01', 'staff-murphy',
+   '2026-10-14 10:00:00+01', 'staff-murphy',
+   'The court did not make a drug rehabilitation requirement.', NULL, NULL, NULL, NULL, NULL,
+   '2026-10-14 10:00:00+01', 2),
+  ('f6000000-0000-4000-8000-000000000007', 'd0000000-0000-4000-8000-000000000003', 'out_of_area',
+   'cancelled', 'Residential rehabilitation place offered in Leeds.', NULL, NULL,
+   '{"name": "Bridge House", "organisation": "Bridge House Rehabilitation", "contact": "0113 496 0500", "location": "Leeds"}',
+   '{}', jsonb_build_object('taken_at', '2026-09-01 10:00:00+01'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb), '2026-09-01 10:00:00+01', 'staff-murphy',
+   NULL, NULL, NULL, NULL, NULL, '2026-09-05 10:00:00+01', 'staff-murphy',
+   'He chose to stay local and attend the day programme.', '2026-09-05 10:00:00+01', 2),
+  ('f6000000-0000-4000-8000-000000000008', 'd0000000-0000-4000-8000-000000000008', 'out_of_area',
+   'completed', 'Specialist placement not available locally.', NULL, NULL,
+   '{"name": "Cedar Lodge", "organisation": "Cedar Lodge Care", "contact": "01632 960700", "location": "Harrogate"}',
+   '{}', jsonb_build_object('taken_at', '2026-02-20 10:00:00+00'::timestamptz, 'care_plan', NULL, 'risk_summary', jsonb_build_object('overall_level', NULL, 'mare_mappa_referral_needed', false, 'assessments', '[]'::jsonb, 'items', '[]'::jsonb), 'contacts', '{}'::jsonb, 'carers', '[]'::jsonb, 'open_due_items', '[]'::jsonb), '2026-02-20 10:00:00+00', 'staff-okafor',
+   '2026-02-25 10:00:00+00', 'staff-okafor', NULL, '2026-03-01 10:00:00+00', 'staff-okafor',
+   NULL, NULL, NULL, '2026-03-01 10:00:00+00', 3)
+ON CONFLICT DO NOTHING;
+INSERT INTO transfer_contacts (id, transfer_id, kind, contact_on, face_to_face, by_staff_id, by_name,
+                               notes, recorded_at, recorded_by)
+VALUES
+  ('f6100000-0000-4000-8000-000000000001', 'f6000000-0000-4000-8000-000000000003', 'follow_up',
+   '2026-10-03', false, 'b0000000-0000-4000-8000-000000000002', NULL,
+   'Phone call; no answer at the door later.', '2026-10-03 16:00:00+01', 'staff-brown'),
+  ('f6100000-0000-4000-8000-000000000002', 'f6000000-0000-4000-8000-000000000004', 'follow_up',
+   '2026-11-24', true, 'b0000000-0000-4000-8000-000000000001', NULL,
+   'Home visit; settling back in.', '2026-11-24 13:00:00+00', 'staff-ahmed'),
+  ('f6100000-0000-4000-8000-000000000003', 'f6000000-0000-4000-8000-000000000008', 'liaison',
+   '2026-04-01', false, NULL, 'Placement manager, Cedar Lodge', 'Settled; review booked.',
+   '2026-04-01 10:00:00+01', 'staff-okafor')
 ON CONFLICT DO NOTHING;
 
 COMMIT;

@@ -11,6 +11,8 @@
  * Access is the person's (auth/policy.h): reading one is reading the person's record (audited,
  * break-glass allowed); writing needs the relationship, and break-glass never writes. The audit
  * trail names the sections a change touched, never their clinical content. */
+#include "resources/assessments.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,19 +486,11 @@ void assessments_create(struct exchange *x) {
   PGresult *res = NULL;
   char *params[12] = {0};
   json_t *details = NULL;
-  enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
-  if (!episode_access(x, &tx, RESOURCE, NULL, false, ACCESS_WRITE,
-                      access_break_glass_requested(x), &ep, &decision))
+  enum cc_status status = CC_OK;
+  if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
+                                  "The episode is closed: assessments belong to open episodes.", &idem))
     goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: assessments belong to open episodes.");
-    goto done;
-  }
-  /* Claimed after the access step, whose refusal commits: a refused request leaves no key. */
-  if (idempotency_begin(x, &tx, &idem) != CC_OK || idem == IDEMPOTENCY_REPLAYED) goto done;
   struct field_errors errors = {0};
   check_assessment(x->body, &ep, false, &errors);
   if (!errors.count && !check_amends(x, &tx, &ep, x->body, &errors)) goto done;
@@ -697,6 +691,15 @@ static json_t *risk_summary_new(const char *person, PGresult *res) {
                    mare_mappa, "assessments", assessments, "items", items);
 }
 
+enum cc_status risk_summary_of(struct tx *tx, const char *person, json_t **summary) {
+  *summary = NULL;
+  PGresult *res = NULL;
+  enum cc_status status = tx_exec(tx, &RISK_SUMMARY, (const char *const[]){person}, &res);
+  if (status == CC_OK && !(*summary = risk_summary_new(person, res))) status = CC_INTERNAL;
+  PQclear(res);
+  return status;
+}
+
 void service_users_risk_summary(struct exchange *x) {
   const char *person = x->params[0], *reason = NULL;
   if (!text_is_uuid(person)) {
@@ -707,13 +710,11 @@ void service_users_risk_summary(struct exchange *x) {
   struct tx tx;
   struct access_target target = {"risk_summary", person, person};
   enum access_decision decision = ACCESS_ALLOW;
-  PGresult *res = NULL;
   json_t *summary = NULL;
   enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status != CC_OK) goto failed;
   if (!access_person(x, &tx, &target, ACCESS_READ, reason != NULL, &decision)) goto done;
-  status = tx_exec(&tx, &RISK_SUMMARY, (const char *const[]){person}, &res);
-  if (status == CC_OK && !(summary = risk_summary_new(person, res))) status = CC_INTERNAL;
+  status = risk_summary_of(&tx, person, &summary);
   if (status == CC_OK) status = access_audit_read(x, &tx, &target, decision, reason);
   if (status == CC_OK) status = tx_commit(&tx);
   if (status != CC_OK) goto failed;
@@ -724,6 +725,5 @@ failed:
   reply_problem(x, status, NULL);
 done:
   json_decref(summary);
-  PQclear(res);
   tx_end(&tx);
 }

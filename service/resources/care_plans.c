@@ -24,6 +24,7 @@
 #include "http/idempotency.h"
 #include "json_diff.h"
 #include "resources/care_plans.h"
+#include "resources/carers.h"
 #include "resources/episodes.h"
 #include "resources/record.h"
 #include "resources/resources.h"
@@ -157,9 +158,11 @@ static const char *const RECIPIENTS[] = {"person", "gp", "carer", "agency", NULL
 static const char *const METHODS[] = {"post",   "email",  "secure_email", "hand",
                                       "portal", "phone_summary", NULL};
 
-/* R-CPL-4: the body of POST …/distributions. */
+/* R-CPL-4: the body of POST …/distributions. A carer is named by carer_id: the plan goes to them
+ * only with the person's consent (R-CAR-1). */
 static const struct field_spec DISTRIBUTION_FIELDS[] = {
     {.name = "recipient_type", .kind = FIELD_ENUM, .flags = FIELD_REQUIRED, .choices = RECIPIENTS},
+    {.name = "carer_id", .kind = FIELD_UUID, .flags = FIELD_NULLABLE},
     NAME_TEXT("recipient_name", FIELD_NULLABLE),
     {.name = "method", .kind = FIELD_ENUM, .flags = FIELD_REQUIRED, .choices = METHODS},
     {.name = "sent_on", .kind = FIELD_DATE, .flags = FIELD_REQUIRED},
@@ -281,16 +284,18 @@ static const struct db_stmt PLAN_EXISTS = {
 
 #define DISTRIBUTION_JSON                                                                        \
   "json_build_object('id', d.id, 'care_plan_id', d.care_plan_id, 'plan_version',"               \
-  " d.plan_version, 'recipient_type', d.recipient_type, 'recipient_name', d.recipient_name,"    \
+  " d.plan_version, 'recipient_type', d.recipient_type, 'carer_id', d.carer_id,"                 \
+  " 'recipient_name', d.recipient_name,"                                                          \
   " 'method', d.method, 'sent_on', d.sent_on, 'recorded_at', d.recorded_at,"                     \
   " 'recorded_by', d.recorded_by)::text"
 
 static const struct db_stmt DISTRIBUTE = {
     "care_plans_distribute",
     "INSERT INTO care_plan_distributions AS d (care_plan_id, plan_version, recipient_type,"
-    " recipient_name, method, sent_on, recorded_by)"
-    " VALUES ($1::uuid, $2::int, $3, $4, $5, $6::date, $7) RETURNING d.id, " DISTRIBUTION_JSON,
-    7};
+    " recipient_name, method, sent_on, recorded_by, carer_id)"
+    " VALUES ($1::uuid, $2::int, $3, $4, $5, $6::date, $7, $8::uuid)"
+    " RETURNING d.id, " DISTRIBUTION_JSON,
+    8};
 static const struct db_stmt DISTRIBUTIONS = {
     "care_plans_distributions",
     "SELECT " DISTRIBUTION_JSON " FROM care_plan_distributions d JOIN care_plans p"
@@ -456,19 +461,11 @@ void care_plans_create(struct exchange *x) {
   PGresult *res = NULL;
   json_t *content = content_new(x->body);
   char *content_text = NULL;
-  enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
-  if (!episode_access(x, &tx, RESOURCE, NULL, false, ACCESS_WRITE,
-                      access_break_glass_requested(x), &ep, &decision))
+  enum cc_status status = CC_OK;
+  if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
+                                  "The episode is closed: care plans belong to open episodes.", &idem))
     goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: care plans belong to open episodes.");
-    goto done;
-  }
-  /* Claimed after the access step, whose refusal commits: a refused request leaves no key. */
-  if (idempotency_begin(x, &tx, &idem) != CC_OK || idem == IDEMPOTENCY_REPLAYED) goto done;
   struct field_errors errors = {0};
   if (!check_plan(x, &tx, &ep, content, false, &errors)) goto done;
   if (errors.count) {
@@ -869,12 +866,19 @@ void care_plans_distributions(struct exchange *x) {
   read_history(x, "care_plan_distribution", &DISTRIBUTIONS, NULL, NULL, items_body, NULL);
 }
 
-/* R-CPL-4: a carer or an agency is named; the person and their GP are known to the record. */
+/* R-CPL-4: an agency is named, a carer is one of the person's carers (carer_id, whose consent is
+ * checked with the database); the person and their GP are known to the record. */
 static void check_distribution(const json_t *body, struct field_errors *errors) {
   const char *type = json_string_value(json_object_get(body, "recipient_type"));
-  if (type && (strcmp(type, "carer") == 0 || strcmp(type, "agency") == 0) &&
-      !member_present(body, "recipient_name"))
-    field_errors_add(errors, "/recipient_name", "R-CPL-4", "is required: name the %s", type);
+  bool carer = type && strcmp(type, "carer") == 0;
+  if (type && strcmp(type, "agency") == 0 && !member_present(body, "recipient_name"))
+    field_errors_add(errors, "/recipient_name", "R-CPL-4", "is required: name the agency");
+  if (carer && !member_present(body, "carer_id"))
+    field_errors_add(errors, "/carer_id", "R-CAR-1",
+                     "is required: name the carer (one of the service user's carers), whose "
+                     "consent decides whether the plan may go to them");
+  if (!carer && member_present(body, "carer_id"))
+    field_errors_add(errors, "/carer_id", NULL, "is given only when the recipient is a carer");
 }
 
 void care_plans_distribute(struct exchange *x) {
@@ -890,7 +894,7 @@ void care_plans_distribute(struct exchange *x) {
   struct episode ep;
   struct episode_fetch fetch = {&PLAN_EXISTS, (const char *const[]){id, x->params[0]}, NULL};
   PGresult *res = NULL;
-  char *params[7] = {0};
+  char *params[8] = {0}, *carer_name = NULL;
   enum access_decision decision;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
   enum cc_status status = tx_begin(x->app->pool, &tx);
@@ -915,13 +919,26 @@ void care_plans_distribute(struct exchange *x) {
   }
   /* Claimed after the access step, whose refusal commits: a refused request leaves no key. */
   if (idempotency_begin(x, &tx, &idem) != CC_OK || idem == IDEMPOTENCY_REPLAYED) goto done;
+  const char *carer_id = json_string_value(json_object_get(x->body, "carer_id"));
+  if (carer_id) {
+    status = carer_consent_check(&tx, ep.service_user_id, carer_id, "care_plan", "/carer_id",
+                                 &errors, &carer_name);
+    if (status != CC_OK) goto failed;
+    if (errors.count) {
+      reply_validation(x, &errors);
+      goto done;
+    }
+  }
   params[0] = strdup(id);
   params[1] = strdup(PQgetvalue(fetch.result, 0, 1));
   params[2] = fields_param_new(json_object_get(x->body, "recipient_type"));
-  params[3] = fields_param_new(json_object_get(x->body, "recipient_name"));
+  params[3] = member_present(x->body, "recipient_name")
+                  ? fields_param_new(json_object_get(x->body, "recipient_name"))
+                  : carer_name ? strdup(carer_name) : NULL;
   params[4] = fields_param_new(json_object_get(x->body, "method"));
   params[5] = fields_param_new(json_object_get(x->body, "sent_on"));
   params[6] = strdup(x->principal.subject);
+  params[7] = carer_id ? strdup(carer_id) : NULL;
   status = tx_exec(&tx, &DISTRIBUTE, (const char *const *)params, &res);
   if (status != CC_OK) goto failed;
   json_t *details = json_pack("{s:s, s:s, s:s}", "care_plan_id", id, "plan_version", params[1],
@@ -938,6 +955,7 @@ void care_plans_distribute(struct exchange *x) {
 failed:
   reply_problem(x, status, NULL);
 done:
+  free(carer_name);
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
   PQclear(fetch.result);
   PQclear(res);

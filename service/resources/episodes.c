@@ -310,6 +310,24 @@ static enum cc_status add_due_dates(struct exchange *x, PGresult *res, int row, 
   return valid ? CC_OK : CC_INTERNAL;
 }
 
+enum cc_status episode_clocks(struct exchange *x, struct tx *tx, const struct episode *ep,
+                              json_t **clocks) {
+  *clocks = NULL;
+  PGresult *res = NULL;
+  json_t *episode = NULL;
+  enum cc_status status = tx_exec(tx, &EPISODE_SELECT, (const char *const[]){ep->id}, &res);
+  if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
+  if (status == CC_OK && !(episode = json_loads(PQgetvalue(res, 0, 2), 0, NULL)))
+    status = CC_INTERNAL;
+  if (status == CC_OK) status = add_due_dates(x, res, 0, episode);
+  if (status == CC_OK)
+    *clocks = json_incref(json_object_get(json_object_get(episode, "summary"), "clocks"));
+  if (status == CC_OK && !*clocks) status = CC_INTERNAL;
+  json_decref(episode);
+  PQclear(res);
+  return status;
+}
+
 void episodes_get(struct exchange *x) {
   const char *reason = NULL;
   if (!access_break_glass_reason(x, &reason)) return;
@@ -408,6 +426,26 @@ bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode 
   *current = json_loads(PQgetvalue(*res, 0, 2), 0, NULL);
   if (!*current) reply_problem(x, CC_INTERNAL, NULL);
   return *current != NULL;
+}
+
+bool episode_child_begin_create(struct exchange *x, struct tx *tx, const char *resource_type,
+                                struct episode *ep, const char *closed_detail,
+                                enum idempotency_state *idem) {
+  *idem = IDEMPOTENCY_NONE;
+  enum access_decision decision;
+  enum cc_status status = tx_begin(x->app->pool, tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  if (!episode_access(x, tx, resource_type, NULL, false, ACCESS_WRITE,
+                      access_break_glass_requested(x), ep, &decision))
+    return false;
+  if (!ep->open) {
+    reply_problem(x, CC_CONFLICT, "%s", closed_detail);
+    return false;
+  }
+  return idempotency_begin(x, tx, idem) == CC_OK && *idem != IDEMPOTENCY_REPLAYED;
 }
 
 enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,

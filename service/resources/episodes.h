@@ -62,6 +62,25 @@ bool episode_require_holding_team(struct exchange *x, struct tx *tx, const struc
 enum cc_status episode_set_care_level(struct exchange *x, struct tx *tx, const struct episode *ep,
                                       enum care_level level, const char *reason,
                                       const char *source_member, const char *source_id);
+
+/* R-TRF-5 (resources/discharge.c): discharge closes the episode (status closed, closed_at now)
+ * and ends its current allocation (ended_at now, end_reason `reason`), so its holder's access
+ * ends with it, in the caller's transaction; the caller has locked the open episode (episode_access
+ * with lock). R-ASM-7: an episode of a substance-misuse team is discharged only after a completed
+ * TOPs of stage exit; without one the refusal (rule R-ASM-7) is added to errors and nothing
+ * changes, the status staying CC_OK (the callers reply 409: the record lacks it). Audits
+ * `update` of the episode and of the ended allocation, naming {source_member: source_id} (what
+ * discharged it, e.g. "review_id"). CC_CONFLICT when the episode was no longer open. */
+enum cc_status episode_discharge(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                 const char *reason, const char *source_member,
+                                 const char *source_id, struct field_errors *errors);
+
+/* summary.clocks of the episode as GET /episodes/{id} shows them (R-ASM-1, R-ASM-6, R-ASM-7,
+ * R-CPL-1, R-REV-1, ...), read in tx: a new reference in *clocks on CC_OK. The caller has decided
+ * access. A transfer's handover lists the ones still open (R-TRF-2). */
+enum cc_status episode_clocks(struct exchange *x, struct tx *tx, const struct episode *ep,
+                              json_t **clocks);
+
 /* The id of the episode's record named by the path (x->params[1]), or NULL after replying 404
  * with not_found. */
 const char *episode_child_id(struct exchange *x, const char *not_found);
@@ -81,6 +100,15 @@ struct child_lock {
 bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode *ep,
                         const struct child_lock *how, const char *id, long expected,
                         PGresult **res, json_t **current);
+
+/* The start of a handler that creates a record of an open episode: the transaction, the access
+ * step (writing the person's record), the episode open (409 with closed_detail otherwise) and
+ * the Idempotency-Key claimed (after the access step, whose refusal commits, so that a refused
+ * request leaves no key). Returns false after replying, or replaying an earlier response; the
+ * caller ends tx either way. */
+bool episode_child_begin_create(struct exchange *x, struct tx *tx, const char *resource_type,
+                                struct episode *ep, const char *closed_detail,
+                                enum idempotency_state *idem);
 
 /* The end of a handler that created a record of the episode and audited it: stores the response
  * under the request's Idempotency-Key when idem is IDEMPOTENCY_CLAIMED, commits and replies 201

@@ -75,6 +75,22 @@ void reviews_create(struct exchange *x);
 void reviews_get(struct exchange *x);
 void reviews_update(struct exchange *x);
 void reviews_record_outcome(struct exchange *x);
+/* resources/carers.c */
+void carers_list(struct exchange *x);
+void carers_create(struct exchange *x);
+void carers_get(struct exchange *x);
+void carers_update(struct exchange *x);
+/* resources/transfer_contacts.c */
+void transfer_contacts_list(struct exchange *x);
+void transfer_contacts_create(struct exchange *x);
+void transfers_update(struct exchange *x);
+/* resources/transfers.c */
+void transfers_list(struct exchange *x);
+void transfers_create(struct exchange *x);
+void transfers_get(struct exchange *x);
+void transfers_decide(struct exchange *x);
+void transfers_complete(struct exchange *x);
+void transfers_cancel(struct exchange *x);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

@@ -21,6 +21,7 @@
 
 #include "http/idempotency.h"
 #include "resources/allocations.h"
+#include "resources/carers.h"
 #include "resources/episodes.h"
 #include "resources/record.h"
 #include "resources/resources.h"
@@ -49,6 +50,9 @@ static const struct field_spec INVITEE_FIELDS[] = {
     NAME_TEXT("name", FIELD_REQUIRED),
     /* Required for a staff invitee (check_invitees), who must be an active staff member. */
     {.name = "staff_id", .kind = FIELD_UUID, .flags = FIELD_NULLABLE},
+    /* Required for a carer invitee: one of the person's carers whose consent covers reviews
+     * (R-CAR-1, resources/carers.h). */
+    {.name = "carer_id", .kind = FIELD_UUID, .flags = FIELD_NULLABLE},
     {.name = "consulted", .kind = FIELD_BOOL, .flags = FIELD_REQUIRED},
     {.name = "informed_of_outcome", .kind = FIELD_BOOL, .flags = FIELD_REQUIRED},
     {0}};
@@ -209,18 +213,23 @@ static bool member_present(const json_t *record, const char *name) {
   return value && !json_is_null(value);
 }
 
-/* A staff invitee names the staff member; no one else has a staff_id. */
+/* A staff invitee names the staff member and a carer invitee the carer (R-CAR-1); no one else
+ * has a staff_id or a carer_id. */
 static void check_invitees(const json_t *invitees, struct field_errors *errors) {
   for (size_t i = 0; i < json_array_size(invitees); i++) {
     const json_t *invitee = json_array_get(invitees, i);
     const char *kind = json_string_value(json_object_get(invitee, "kind"));
-    bool is_staff = kind && strcmp(kind, "staff") == 0;
     char ptr[64];
-    snprintf(ptr, sizeof ptr, "/invitees/%zu/staff_id", i);
-    if (is_staff && !member_present(invitee, "staff_id"))
-      field_errors_add(errors, ptr, NULL, "is required for a staff invitee");
-    else if (!is_staff && member_present(invitee, "staff_id"))
-      field_errors_add(errors, ptr, NULL, "is only for a staff invitee");
+    for (int carer = 0; carer < 2; carer++) {
+      const char *member = carer ? "carer_id" : "staff_id", *who = carer ? "carer" : "staff";
+      bool is_kind = kind && strcmp(kind, who) == 0;
+      snprintf(ptr, sizeof ptr, "/invitees/%zu/%s", i, member);
+      if (is_kind && !member_present(invitee, member))
+        field_errors_add(errors, ptr, carer ? "R-CAR-1" : NULL, "is required for a %s invitee",
+                         who);
+      else if (!is_kind && member_present(invitee, member))
+        field_errors_add(errors, ptr, NULL, "is only for a %s invitee", who);
+    }
   }
 }
 
@@ -235,10 +244,20 @@ static void check_review(const json_t *record, struct field_errors *errors) {
 }
 
 /* Each staff invitee of invitees (an array that passed check_invitees) is an active staff
- * member; a 422 for errors to report otherwise. */
-static enum cc_status check_invitee_staff(struct tx *tx, const json_t *invitees,
-                                          struct field_errors *errors) {
+ * member, and each carer invitee one of the person's carers whose consent covers reviews
+ * (R-CAR-1); a 422 for errors to report otherwise. */
+static enum cc_status check_invitee_links(struct tx *tx, const char *person,
+                                          const json_t *invitees, struct field_errors *errors) {
   if (json_array_size(invitees) == 0) return CC_OK;
+  for (size_t i = 0; i < json_array_size(invitees); i++) {
+    const char *carer = json_string_value(json_object_get(json_array_get(invitees, i), "carer_id"));
+    if (!carer) continue;
+    char ptr[64], *name = NULL;
+    snprintf(ptr, sizeof ptr, "/invitees/%zu/carer_id", i);
+    enum cc_status status = carer_consent_check(tx, person, carer, "reviews", ptr, errors, &name);
+    free(name);
+    if (status != CC_OK) return status;
+  }
   char *text = fields_param_new(invitees);
   if (!text) return CC_INTERNAL;
   PGresult *res = NULL;
@@ -345,7 +364,8 @@ void reviews_create(struct exchange *x) {
     due_on = default_due;
   }
   if (status == CC_OK && !errors.count)
-    status = check_invitee_staff(&tx, json_object_get(x->body, "invitees"), &errors);
+    status = check_invitee_links(&tx, ep.service_user_id, json_object_get(x->body, "invitees"),
+                                 &errors);
   if (status != CC_OK) goto failed;
   if (errors.count) {
     reply_validation(x, &errors);
@@ -412,10 +432,11 @@ void reviews_update(struct exchange *x) {
   struct field_errors errors = {0};
   fields_validate_merged(merged, REVIEW_FIELDS, &errors);
   if (!errors.count) check_review(merged, &errors);
-  /* Staff invitees are checked when the list is written: one who has since left does not stop
-   * the review's date from moving. */
+  /* Staff and carer invitees are checked when the list is written: one who has since left, or
+   * whose consent has since changed, does not stop the review's date from moving. */
   if (!errors.count && json_object_get(x->body, "invitees"))
-    status = check_invitee_staff(&tx, json_object_get(merged, "invitees"), &errors);
+    status = check_invitee_links(&tx, ep.service_user_id, json_object_get(merged, "invitees"),
+                                 &errors);
   if (status != CC_OK) goto failed;
   if (errors.count) {
     reply_validation(x, &errors);
@@ -507,7 +528,8 @@ void reviews_record_outcome(struct exchange *x) {
   enum care_level after = ep.care_level;
   check_outcome(x->body, &ep, &after, &errors);
   const json_t *invitees = json_object_get(x->body, "invitees");
-  if (!errors.count && invitees) status = check_invitee_staff(&tx, invitees, &errors);
+  if (!errors.count && invitees)
+    status = check_invitee_links(&tx, ep.service_user_id, invitees, &errors);
   if (status != CC_OK) goto failed;
   if (errors.count) {
     reply_validation(x, &errors);
@@ -542,6 +564,19 @@ void reviews_record_outcome(struct exchange *x) {
   status = audit_review(x, &tx, "update", id, &ep, details);
   if (status == CC_OK && after != ep.care_level)
     status = change_care_level(x, &tx, &ep, id, outcome, after);
+  /* R-TRF-5: a discharge outcome closes the episode and ends its allocation with the review, in
+   * this transaction. R-ASM-7 may refuse it: then nothing is committed, the review included. */
+  if (status == CC_OK && strcmp(outcome, "discharge") == 0) {
+    struct field_errors refusal = {0};
+    char reason[160];
+    snprintf(reason, sizeof reason, "Discharged at CPA review %s.", id);
+    status = episode_discharge(x, &tx, &ep, reason, "review_id", id, &refusal);
+    if (status == CC_OK && refusal.count) {
+      /* The record lacks what discharge needs: a conflict with its state, as for a transfer. */
+      reply_problem(x, CC_CONFLICT, "%s (%s)", refusal.items[0].reason, refusal.items[0].rule);
+      goto done;
+    }
+  }
   record_commit_reply(x, &tx, status, held);
   goto done;
 failed:

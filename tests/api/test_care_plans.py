@@ -334,9 +334,12 @@ def test_who_the_current_version_was_sent_to_is_recorded_and_shown_R_CPL_4(servi
 
     assert_problem(send(draft, recipient_type="person", method="hand", sent_on="2026-11-30"), 409)
     p = activated(c, draft)
-    problem = assert_validation(send(p, recipient_type="carer", method="post", sent_on="2026-11-30"),
+    problem = assert_validation(send(p, recipient_type="agency", method="post", sent_on="2026-11-30"),
                                 "/recipient_name")
     assert ("/recipient_name", "R-CPL-4") in rules_of(problem)
+    problem = assert_validation(send(p, recipient_type="carer", method="post", sent_on="2026-11-30"),
+                                "/carer_id")
+    assert ("/carer_id", "R-CAR-1") in rules_of(problem)
     assert_validation(send(p, recipient_type="gp", method="fax", sent_on="2026-11-30"), "/method")
     r = send(p, recipient_type="person", method="hand", sent_on="2026-11-30")
     assert r.status_code == 201, r.text

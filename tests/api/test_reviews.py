@@ -66,11 +66,24 @@ def path(episode_id, *rest):
     return "/".join([f"/episodes/{episode_id}/reviews", *rest])
 
 
-def invitee(kind="person", name="Jo Example", staff_id=None, consulted=False, informed=False):
+def invitee(kind="person", name="Jo Example", staff_id=None, consulted=False, informed=False,
+            carer_id=None):
     body = {"kind": kind, "name": name, "consulted": consulted, "informed_of_outcome": informed}
     if staff_id is not None:
         body["staff_id"] = staff_id
+    if carer_id is not None:
+        body["carer_id"] = carer_id
     return body
+
+
+def consenting_carer(who, person_id):
+    """A carer of the person whose consent covers reviews (R-CAR-1): the id to invite them by."""
+    r = who.api.post(f"/service-users/{person_id}/carers", json={
+        "name": "Sam Example", "relationship": "partner", "contact": {"phone": "07700 900333"},
+        "under_18": False, "lives_with_person": True,
+        "consent": {"given": True, "recorded_on": "2026-11-01", "scope": ["reviews"]}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
 
 
 def outcome_body(**over):
@@ -164,8 +177,9 @@ def episode_of(who, episode_id):
 
 def test_create_read_list_and_audit_R_AUD_1(service, db, held):
     c = held.coordinator
+    carer = consenting_carer(c, held.person["id"])
     body = {"type": "scheduled", "due_on": "2027-03-01",
-            "invitees": [invitee(), invitee("carer", "Sam Example"),
+            "invitees": [invitee(), invitee("carer", "Sam Example", carer_id=carer),
                          invitee("staff", "Dr Patel", staff_id=c.id),
                          invitee("agency", "Leeds Housing Options")]}
     r = c.api.post(path(held.id), json=body)
@@ -318,7 +332,7 @@ def test_staff_invitees_name_an_active_staff_member(db, staff, held):
     for bad in (invitee("staff", "Dr Patel"),
                 invitee("staff", "Dr Patel", staff_id=str(uuid.uuid4())),
                 invitee("staff", "Dr Patel", staff_id=inactive.id),
-                invitee("carer", "Sam Example", staff_id=c.id)):
+                invitee("carer", "Sam Example", staff_id=c.id, carer_id=str(uuid.uuid4()))):
         assert_validation(c.api.post(path(held.id), json={
             "type": "scheduled", "invitees": [invitee(), bad]}), "/invitees/1/staff_id")
     assert db.count("reviews", "episode_id = %s", (held.id,)) == 0
@@ -377,11 +391,14 @@ def test_idempotent_create_replays_the_first_response(db, held):
 
 def test_holding_a_review_records_it_and_sets_the_next_due_date_R_REV_2(service, db, manager, held):
     c = held.coordinator
-    review = create(c, held.id, {"type": "scheduled", "invitees": [invitee(), invitee("carer", "Sam")]})
+    carer = consenting_carer(c, held.person["id"])
+    review = create(c, held.id, {"type": "scheduled",
+                                 "invitees": [invitee(), invitee("carer", "Sam", carer_id=carer)]})
     assert_problem(c.api.post(path(held.id, review["id"], "outcome"), json=outcome_body()), 428)
     assert_problem(record_outcome(c, review, outcome_body(), version=review["version"] + 1), 412)
     episode_updates = len([e for e in events(db, "episode", held.id) if e["action"] == "update"])
-    answered = [invitee(consulted=True, informed=True), invitee("carer", "Sam", consulted=True)]
+    answered = [invitee(consulted=True, informed=True),
+                invitee("carer", "Sam", consulted=True, carer_id=carer)]
     held_on = today() - datetime.timedelta(days=3)
     r = record_outcome(c, review, outcome_body(held_on=held_on.isoformat(), invitees=answered))
     assert r.status_code == 200, r.text
