@@ -19,6 +19,7 @@ static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "ov
                                              NULL};
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 static const char *const DIFF_QUERY[] = {"from", "to", NULL};
+static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -122,6 +123,8 @@ const struct route ROUTES[] = {
      CLINICAL, PERSON, NULL},
     {"POST", "/episodes/{id}/care-plans/{care_plan_id}/distributions", care_plans_distribute,
      CLINICAL, BODY | PERSON, NULL},
+
+    {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

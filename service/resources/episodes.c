@@ -89,6 +89,16 @@ static const struct db_stmt EPISODE_SELECT = {
     "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
 
 /* A person's episodes, newest first; the cursor is the last row's id. */
+const struct db_stmt EPISODES_OF_HOLDER = {
+    "episodes_of_holder",
+    "SELECT " EPISODE_COLUMNS ", su.given_name || ' ' || su.family_name" EPISODE_FROM
+    " JOIN service_users su ON su.id = e.service_user_id"
+    " WHERE e.status = 'open' AND e.id IN (SELECT a.episode_id FROM allocations a"
+    "   JOIN staff s ON s.id IN (a.holder_staff_id, a.deputy_staff_id)"
+    "   WHERE s.subject = $1 AND s.active AND a.ended_at IS NULL)"
+    " ORDER BY e.id",
+    1};
+
 static const struct db_stmt EPISODE_LIST = {
     "episodes_list_of_person",
     "SELECT " EPISODE_COLUMNS EPISODE_FROM
@@ -109,6 +119,8 @@ enum {
   CARE_LEVEL_COLUMN,
   CURRENT_ROLE_COLUMN
 };
+_Static_assert(EPISODE_PERSON_NAME_COLUMN == CURRENT_ROLE_COLUMN + 1,
+               "EPISODES_OF_HOLDER adds the name after the episode columns");
 
 static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
   snprintf(out, UUID_TEXT_SIZE, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
@@ -254,7 +266,7 @@ static json_t *clock_json(const struct clock_state *clock, const char *rule) {
  * null for both until there is one; summary.clocks: the assessment clocks with what satisfied
  * them and whether they are overdue today (R-ASM-1, R-ASM-6, and R-ASM-7 for substance-misuse
  * episodes). */
-static enum cc_status add_due_dates(struct exchange *x, PGresult *res, int row, json_t *episode) {
+enum cc_status episode_add_summary(struct exchange *x, PGresult *res, int row, json_t *episode) {
   json_t *summary = json_object_get(episode, "summary");
   if (!json_is_object(summary)) return CC_INTERNAL;
   const struct policy *policy = &x->app->config->policy;
@@ -319,7 +331,7 @@ enum cc_status episode_clocks(struct exchange *x, struct tx *tx, const struct ep
   if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
   if (status == CC_OK && !(episode = json_loads(PQgetvalue(res, 0, 2), 0, NULL)))
     status = CC_INTERNAL;
-  if (status == CC_OK) status = add_due_dates(x, res, 0, episode);
+  if (status == CC_OK) status = episode_add_summary(x, res, 0, episode);
   if (status == CC_OK)
     *clocks = json_incref(json_object_get(json_object_get(episode, "summary"), "clocks"));
   if (status == CC_OK && !*clocks) status = CC_INTERNAL;
@@ -348,7 +360,7 @@ void episodes_get(struct exchange *x) {
   if (PQntuples(res) != 1) status = CC_INTERNAL;
   if (status == CC_OK) episode = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
   if (status == CC_OK && !episode) status = CC_INTERNAL;
-  if (status == CC_OK) status = add_due_dates(x, res, 0, episode);
+  if (status == CC_OK) status = episode_add_summary(x, res, 0, episode);
   if (status == CC_OK) {
     struct access_target target = {"episode", ep.id, ep.service_user_id};
     status = access_audit_read(x, &tx, &target, decision, reason);
@@ -385,7 +397,7 @@ void service_users_episodes(struct exchange *x) {
   } else if (access_person(x, &tx, &target, ACCESS_READ, reason != NULL, &decision)) {
     const char *params[] = {person, after[0], NULL};
     person_page_reply(x, &tx, &target, decision, reason, &EPISODE_LIST, params, limit,
-                      add_due_dates);
+                      episode_add_summary);
   }
   tx_end(&tx);
   cursor_parts_free(after, 1);

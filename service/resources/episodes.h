@@ -118,6 +118,16 @@ enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const st
                                      const char *collection, PGresult *res,
                                      enum idempotency_state idem);
 
+/* The open episodes a staff member ($1: token subject) holds or deputises on, as GET
+ * /episodes/{id} builds them (columns id, version, representation, then what its summary is
+ * computed from: pass each row to episode_add_summary), then the person's display name in
+ * column EPISODE_PERSON_NAME_COLUMN. */
+extern const struct db_stmt EPISODES_OF_HOLDER;
+#define EPISODE_PERSON_NAME_COLUMN 13
+/* Adds summary.due, summary.clocks and summary.allocation_matches_care_level to the episode
+ * representation of row `row` of res (a statement returning the episode columns). */
+enum cc_status episode_add_summary(struct exchange *x, PGresult *res, int row, json_t *episode);
+
 /* GET of one record of an episode (an allocation, a change request): the record named by
  * x->params[1], read with select ($1 record id, $2 episode id; returns id, version, JSON) after
  * the person's access policy, break-glass included, and audited as read. 404 with not_found when

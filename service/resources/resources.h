@@ -91,6 +91,8 @@ void transfers_get(struct exchange *x);
 void transfers_decide(struct exchange *x);
 void transfers_complete(struct exchange *x);
 void transfers_cancel(struct exchange *x);
+/* resources/worklist.c */
+void worklist_mine(struct exchange *x);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

@@ -1,0 +1,177 @@
+"""The caller's worklist (GET /me/worklist): every item due across the episodes they hold or
+deputise on, from the same clocks as the episode summary (R-ASM-1, R-ASM-6, R-ASM-7, R-CPL-1,
+R-CPL-4, R-REV-1, R-ALC-2, R-CAR-2, R-TRF-3, R-TRF-4), soonest first, with filters; and the
+audited read naming the people it shows (R-AUD-1)."""
+
+import datetime
+from types import SimpleNamespace
+
+import pytest
+
+from care_setup import (  # staff, manager and episode are fixtures
+    episode,
+    manager,
+    staff,
+    allocation_body,
+    assert_conforms,
+    due_after,
+    events,
+    london_date,
+    new_person,
+    new_team,
+    open_episode,
+)
+from carecoord import assert_problem, mint_token
+
+
+@pytest.fixture(scope="module")
+def teams(api):
+    return SimpleNamespace(cmht=new_team(api), drugs=new_team(api, "substance_misuse"))
+
+
+def allocate(manager, episode_id, holder, **extra):
+    r = manager.api.post(f"/episodes/{episode_id}/allocations", json=allocation_body(holder.id, **extra))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def worklist(who, **params):
+    r = who.api.get("/me/worklist", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def kinds_of(items, episode_id):
+    return sorted(i["kind"] for i in items if i["episode_id"] == episode_id)
+
+
+def today():
+    return london_date(datetime.datetime.now(datetime.timezone.utc))
+
+
+@pytest.fixture
+def caseload(api, db, manager, staff, teams):
+    """A co-ordinator with two people: one allocated 40 days ago (everything overdue), one
+    allocated today; and a colleague holding someone else."""
+    coordinator, colleague = staff(), staff()
+    people = [new_person(api) for _ in range(3)]
+    episodes = [open_episode(db, p["id"], teams.cmht["id"]) for p in people]
+    late = allocate(manager, episodes[0], coordinator)
+    allocate(manager, episodes[1], staff(), deputy_staff_id=coordinator.id)
+    allocate(manager, episodes[2], colleague)
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=40)
+    db.execute("UPDATE allocations SET started_at = %s WHERE id = %s", (long_ago, late["id"]))
+    return SimpleNamespace(coordinator=coordinator, colleague=colleague, people=people,
+                           episodes=episodes, long_ago=long_ago)
+
+
+def test_the_worklist_lists_the_clocks_of_held_and_deputised_episodes_soonest_first(service, db, caseload):
+    w = worklist(caseload.coordinator)
+    assert_conforms(service.env.repo, "Worklist", w)
+    assert w["today"] == today().isoformat()
+    items = w["items"]
+    late, deputised, theirs = caseload.episodes
+    # R-ASM-1, R-CPL-1, R-ASM-6 (with the holistic assessment), R-REV-1 for each held or deputised
+    # episode; nothing of the colleague's.
+    assert kinds_of(items, late) == ["care_plan", "holistic_assessment", "review", "risk_review"]
+    assert kinds_of(items, deputised) == ["care_plan", "holistic_assessment", "review", "risk_review"]
+    assert kinds_of(items, theirs) == []
+    first = {i["kind"]: i for i in items if i["episode_id"] == late}
+    assert first["holistic_assessment"] == {
+        "kind": "holistic_assessment", "rule": "R-ASM-1", "service_user_id": caseload.people[0]["id"],
+        "display_name": f"{caseload.people[0]['given_name']} {caseload.people[0]['family_name']}",
+        "episode_id": late, "due": due_after(caseload.long_ago, 28), "overdue": True, "record_id": None}
+    assert first["care_plan"]["overdue"] is True
+    dated = [i["due"] for i in items if i["due"]]
+    assert dated == sorted(dated)  # soonest first
+    # The same dates as the episode summary shows.
+    clocks = caseload.coordinator.api.get(f"/episodes/{late}").json()["summary"]["clocks"]
+    assert first["review"]["due"] == clocks["review"]["due"]
+    assert first["risk_review"]["due"] == clocks["risk_review"]["due"]
+
+
+def test_filters_by_kind_overdue_and_due_date(caseload):
+    c = caseload.coordinator
+    overdue = worklist(c, overdue="true")["items"]
+    assert overdue and all(i["overdue"] for i in overdue)
+    assert {i["episode_id"] for i in overdue} == {caseload.episodes[0]}
+    assert all(not i["overdue"] for i in worklist(c, overdue="false")["items"])
+    only = worklist(c, kind="care_plan")["items"]
+    assert {i["kind"] for i in only} == {"care_plan"} and len(only) == 2
+    cutoff = (today() + datetime.timedelta(days=1)).isoformat()
+    assert all(i["due"] < cutoff for i in worklist(c, due_before=cutoff)["items"])
+    for bad in ({"kind": "astrology"}, {"overdue": "yes"}, {"due_before": "tomorrow"}, {"limit": "5"}):
+        assert_problem(c.api.get("/me/worklist", params=bad), 400)
+
+
+def test_met_one_off_clocks_leave_and_undated_items_follow_R_CPL_4_R_ALC_2(db, manager, caseload):
+    c = caseload.coordinator
+    late = caseload.episodes[0]
+    plan = c.api.post(f"/episodes/{late}/care-plans", json={
+        "crisis_plan": {"early_warning_signs": "x", "what_person_should_do": "x", "what_others_should_do": "x",
+                        "contacts_24_7": [{"name": "Crisis", "number": "0113 496 0000"}]},
+        "contingency_plan": {"contact_name": "Duty", "contact_phone": "0113 496 0001"}}).json()
+    r = c.api.post(f"/episodes/{late}/care-plans/{plan['id']}/activate", headers={"If-Match": f'"{plan["version"]}"'})
+    assert r.status_code == 200, r.text
+    items = worklist(c)["items"]
+    assert "care_plan" not in kinds_of(items, late)
+    not_sent = [i for i in items if i["kind"] == "care_plan_not_sent"]
+    assert [(i["episode_id"], i["record_id"], i["due"], i["rule"]) for i in not_sent] == \
+        [(late, plan["id"], None, "R-CPL-4")]
+    assert items[-1]["due"] is None  # undated items come last
+    # The care level changes under the co-ordinator's allocation (R-REV-3): a mismatch to fix.
+    db.execute("UPDATE episodes SET care_level = 'non_cpa' WHERE id = %s", (late,))
+    mismatch = [i for i in worklist(c)["items"] if i["kind"] == "allocation_mismatch"]
+    assert [(i["episode_id"], i["rule"]) for i in mismatch] == [(late, "R-ALC-2")]
+
+
+def test_carers_and_transfers_on_the_worklist_R_CAR_2_R_TRF_3_R_TRF_4(db, caseload):
+    c = caseload.coordinator
+    person, late = caseload.people[0]["id"], caseload.episodes[0]
+    long_ago = (today() - datetime.timedelta(days=400)).isoformat()
+    r = c.api.post(f"/service-users/{person}/carers", json={
+        "name": "Sam Carer", "relationship": "partner", "contact": {"phone": "07700 900444"},
+        "under_18": False, "lives_with_person": True, "identified_on": long_ago})
+    assert r.status_code == 201, r.text
+    carer = r.json()
+    discharged = (today() - datetime.timedelta(days=10)).isoformat()
+    handover = '{"taken_at": null}'
+    follow_up = str(db.scalar(
+        "INSERT INTO transfers (episode_id, type, status, reason, details, handover, proposed_by,"
+        " decided_at, decided_by, completed_at, completed_by) VALUES (%s, 'hospital_discharge', 'completed',"
+        " 'Home', jsonb_build_object('discharged_on', %s::date), %s::jsonb, 'x', now(), 'x', now(), 'x')"
+        " RETURNING id", (late, discharged, handover)))
+    items = worklist(c)["items"]
+    mine = {(i["kind"], i["record_id"]): i for i in items if i["service_user_id"] == person}
+    assert mine[("carer_assessment_offer", carer["id"])]["due"] is None
+    review = mine[("carer_needs_review", carer["id"])]
+    assert (review["overdue"], review["rule"]) == (True, "R-CAR-2")
+    f = mine[("follow_up", follow_up)]
+    assert (f["due"], f["overdue"], f["rule"]) == \
+        ((datetime.date.fromisoformat(discharged) + datetime.timedelta(days=7)).isoformat(), True, "R-TRF-3")
+    # A face-to-face follow-up meets it: the item leaves.
+    db.execute("INSERT INTO transfer_contacts (transfer_id, kind, contact_on, face_to_face, by_name,"
+               " recorded_by) VALUES (%s, 'follow_up', %s, true, 'Duty worker', 'x')", (follow_up, discharged))
+    assert ("follow_up", follow_up) not in {(i["kind"], i["record_id"]) for i in worklist(c)["items"]}
+    placement = str(db.scalar(
+        "INSERT INTO transfers (episode_id, type, status, reason, handover, proposed_by, decided_at,"
+        " decided_by, completed_at, completed_by) VALUES (%s, 'out_of_area', 'completed', 'Placement',"
+        " %s::jsonb, 'x', now(), 'x', now() - interval '200 days', 'x') RETURNING id", (late, handover)))
+    liaison = [i for i in worklist(c)["items"] if i["record_id"] == placement]
+    assert [(i["kind"], i["overdue"], i["rule"]) for i in liaison] == [("liaison", True, "R-TRF-4")]
+
+
+def test_reading_the_worklist_is_audited_naming_the_people_shown_R_AUD_1(db, caseload):
+    c = caseload.coordinator
+    worklist(c)
+    read = [e for e in events(db, "worklist", None, c.sub) if e["action"] == "read"][-1]
+    assert read["service_user_id"] is None
+    assert sorted(read["details"]["service_user_ids"]) == sorted(p["id"] for p in caseload.people[:2])
+    # It shows in each person's access log (the managers' view of who saw the record).
+
+
+def test_someone_with_no_allocations_has_an_empty_worklist_and_other_roles_are_403(service, staff):
+    assert worklist(staff())["items"] == []
+    for role in ("partner", "reporting"):
+        with service.api(token=mint_token(service.env, sub="x", roles=(role,), org="org-1")) as s:
+            assert_problem(s.get("/me/worklist"), 403)
