@@ -71,6 +71,8 @@ LISTS = {
                                  t.manager(n))),
     "audit_denials": ("GET /audit-events?action=deny (manager)",
                       lambda t, n: ("/audit-events?action=deny", t.manager(n))),
+    "my_worklist": ("GET /me/worklist (a co-ordinator's)",
+                    lambda t, n: ("/me/worklist", t.holder(n))),
 }
 
 # The targets for this 2-core machine.
