@@ -125,6 +125,8 @@ const struct route ROUTES[] = {
      CLINICAL, BODY | PERSON, NULL},
 
     {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
+    {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, WORKLIST_QUERY},
+    {"GET", "/teams/{id}/caseloads", caseloads_team, ROLE_MANAGER, 0, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

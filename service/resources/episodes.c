@@ -73,7 +73,11 @@ static const struct db_stmt EPISODE_FIND = {
   "   'open_change_request_id', (SELECT r.id FROM allocation_change_requests r"                  \
   "     WHERE r.episode_id = e.id AND r.status = 'requested'),"                                  \
   "   'care_plan', " CARE_PLAN_SUMMARY("e") "))::text,"                                           \
-  " e.id::text, floor(extract(epoch FROM clock.started_at))::bigint,"                           \
+  " e.id::text, " EPISODE_FACTS
+
+/* The columns the summary is computed from (episode_add_summary), after the first four. */
+#define EPISODE_FACTS                                                                            \
+  "floor(extract(epoch FROM clock.started_at))::bigint,"                                        \
   " t.type = 'substance_misuse',"                                                                 \
   " " ASSESSMENT_COMPLETED("min", "c.type = 'holistic'") ","                                      \
   " " ASSESSMENT_COMPLETED("max", "c.risk IS NOT NULL") ","                                       \
@@ -89,14 +93,38 @@ static const struct db_stmt EPISODE_SELECT = {
     "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
 
 /* A person's episodes, newest first; the cursor is the last row's id. */
+/* The person's display name, by their id (a join would let the planner scan every person). */
+#define PERSON_NAME                                                                              \
+  "(SELECT su.given_name || ' ' || su.family_name FROM service_users su"                         \
+  "  WHERE su.id = e.service_user_id)"
+
 const struct db_stmt EPISODES_OF_HOLDER = {
     "episodes_of_holder",
-    "SELECT " EPISODE_COLUMNS ", su.given_name || ' ' || su.family_name" EPISODE_FROM
-    " JOIN service_users su ON su.id = e.service_user_id"
+    "SELECT " EPISODE_COLUMNS ", " PERSON_NAME EPISODE_FROM
     " WHERE e.status = 'open' AND e.id IN (SELECT a.episode_id FROM allocations a"
     "   JOIN staff s ON s.id IN (a.holder_staff_id, a.deputy_staff_id)"
     "   WHERE s.subject = $1 AND s.active AND a.ended_at IS NULL)"
     " ORDER BY e.id",
+    1};
+
+/* A team holds a thousand episodes or more: its worklist and caseloads read each one's facts
+ * and only the parts of the representation they use (the person, the care level, the current
+ * allocation's holder, role and deputy, the active care plan), not the whole record. */
+#define EPISODE_LEAN_COLUMNS                                                                     \
+  "e.id, NULL, json_build_object('id', e.id, 'service_user_id', e.service_user_id,"             \
+  " 'care_level', e.care_level, 'summary', json_build_object("                                   \
+  "   'current_allocation', (SELECT json_build_object('holder_staff_id', a.holder_staff_id,"     \
+  "     'holder_name', COALESCE(h.name, a.external_holder_name), 'role', a.role,"               \
+  "     'deputy_staff_id', a.deputy_staff_id) FROM allocations a"                                \
+  "     LEFT JOIN staff h ON h.id = a.holder_staff_id"                                          \
+  "     WHERE a.episode_id = e.id AND a.ended_at IS NULL),"                                      \
+  "   'care_plan', " CARE_PLAN_SUMMARY("e") "))::text,"                                           \
+  " e.id::text, " EPISODE_FACTS
+
+const struct db_stmt EPISODES_OF_TEAM = {
+    "episodes_of_team",
+    "SELECT " EPISODE_LEAN_COLUMNS ", " PERSON_NAME EPISODE_FROM
+    " WHERE e.status = 'open' AND e.team_id = $1::uuid ORDER BY e.id",
     1};
 
 static const struct db_stmt EPISODE_LIST = {

@@ -123,6 +123,10 @@ enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const st
  * computed from: pass each row to episode_add_summary), then the person's display name in
  * column EPISODE_PERSON_NAME_COLUMN. */
 extern const struct db_stmt EPISODES_OF_HOLDER;
+/* The same for the open episodes a team ($1) holds, with a lean representation: id,
+ * service_user_id, care_level and, in its summary, current_allocation {holder_staff_id,
+ * holder_name, role, deputy_staff_id} and care_plan (before episode_add_summary adds the rest). */
+extern const struct db_stmt EPISODES_OF_TEAM;
 #define EPISODE_PERSON_NAME_COLUMN 13
 /* Adds summary.due, summary.clocks and summary.allocation_matches_care_level to the episode
  * representation of row `row` of res (a statement returning the episode columns). */

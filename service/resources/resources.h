@@ -93,6 +93,8 @@ void transfers_complete(struct exchange *x);
 void transfers_cancel(struct exchange *x);
 /* resources/worklist.c */
 void worklist_mine(struct exchange *x);
+void worklist_team(struct exchange *x);
+void caseloads_team(struct exchange *x);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

@@ -1,5 +1,9 @@
-/* The caller's worklist (GET /me/worklist): every item due or overdue across the episodes they
- * hold or deputise on, soonest first. The clocks are the ones the episode summary shows, computed
+/* Worklists and caseloads. The caller's worklist (GET /me/worklist): every item due or overdue
+ * across the episodes they hold or deputise on, soonest first; a team's (GET
+ * /teams/{id}/worklist, for its managers): the same across the team's open episodes, with the
+ * referrals routed to the team still awaiting a response (R-REF-1); a team's caseloads (GET
+ * /teams/{id}/caseloads): per staff member, the episodes they hold by care level and role, those
+ * they deputise on, and how many items of theirs are overdue. The clocks are the ones the episode summary shows, computed
  * by the same rules, so the worklist and the record never disagree:
  *
  *   holistic_assessment (R-ASM-1), care_plan (R-CPL-1)   due once, until met
@@ -28,10 +32,10 @@
 #include "rules/clocks.h"
 
 static const char *const KINDS[] = {
-    "holistic_assessment", "care_plan",          "review",          "risk_review",
-    "tops",                "care_plan_not_sent", "allocation_mismatch",
-    "carer_assessment_offer", "carer_needs_review", "follow_up",   "liaison",
-    NULL};
+    "holistic_assessment",    "care_plan",          "review",          "risk_review",
+    "tops",                   "care_plan_not_sent", "allocation_mismatch",
+    "carer_assessment_offer", "carer_needs_review", "follow_up",       "liaison",
+    "referral_response",      NULL};
 
 /* The carers of the people ($1, a uuid array): what R-CAR-2 is computed from. */
 static const struct db_stmt CARERS = {
@@ -50,6 +54,29 @@ static const struct db_stmt TRANSFERS = {
     " AND t.type IN ('hospital_discharge', 'out_of_area') ORDER BY t.id",
     1};
 
+/* A team's referrals still awaiting a response ($1 team): the person, their name and when the
+ * response is due (seconds since the epoch) and whether that has passed. */
+static const struct db_stmt TEAM_REFERRALS = {
+    "worklist_team_referrals",
+    "SELECT r.id, r.service_user_id, su.given_name || ' ' || su.family_name,"
+    " floor(extract(epoch FROM r.response_due_at))::bigint, r.response_due_at < now()"
+    " FROM referrals r JOIN service_users su ON su.id = r.service_user_id"
+    " WHERE r.responding_team_id = $1::uuid AND r.status IN ('received', 'triaged')"
+    " ORDER BY r.response_due_at, r.id",
+    1};
+/* Whether the caller ($1 subject) is an active member of the team ($2), and whether it exists. */
+static const struct db_stmt TEAM_MEMBER = {
+    "worklist_team_member",
+    "SELECT EXISTS (SELECT 1 FROM teams WHERE id = $2::uuid),"
+    " EXISTS (SELECT 1 FROM staff WHERE subject = $1 AND active AND team_id = $2::uuid)",
+    2};
+/* The team's active staff, by name. */
+static const struct db_stmt TEAM_STAFF = {
+    "worklist_team_staff",
+    "SELECT s.id, s.name, s.professional_role FROM staff s"
+    " WHERE s.team_id = $1::uuid AND s.active ORDER BY s.name, s.id",
+    1};
+
 /* What the caller asked for. */
 struct filter {
   const char *kind;       /* one of KINDS, or NULL for all */
@@ -58,7 +85,7 @@ struct filter {
 };
 
 struct person {
-  const char *id, *name, *episode_id;
+  const char *id, *name, *episode_id; /* episode_id NULL: an item not about an episode */
 };
 
 /* Appends an item when it passes the filter. due may be NULL (an undated item). */
@@ -107,7 +134,7 @@ static const struct person *person_of(const struct person *people, int n, const 
                                       const char *episode_id) {
   for (int i = 0; i < n; i++)
     if ((id && strcmp(people[i].id, id) == 0) ||
-        (episode_id && strcmp(people[i].episode_id, episode_id) == 0))
+        (episode_id && people[i].episode_id && strcmp(people[i].episode_id, episode_id) == 0))
       return &people[i];
   return NULL;
 }
@@ -227,83 +254,277 @@ static char *id_array_new(const struct person *people, int n, bool episodes) {
   return text;
 }
 
+/* What a worklist is computed from, and its items (unsorted). */
+struct collected {
+  PGresult *episodes, *carers, *transfers;
+  json_t *docs; /* each episode's representation with its summary */
+  struct person *people;
+  int n;
+  char *person_ids, *episode_ids;
+  json_t *items;
+};
+
+static void collected_free(struct collected *c) {
+  free(c->person_ids);
+  free(c->episode_ids);
+  free(c->people);
+  json_decref(c->docs);
+  json_decref(c->items);
+  PQclear(c->transfers);
+  PQclear(c->carers);
+  PQclear(c->episodes);
+  *c = (struct collected){0};
+}
+
+/* The items of the open episodes episodes_stmt ($1 = param) returns, with their people's carers
+ * and their transfers, in two round trips. */
+static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db_stmt *episodes_stmt,
+                              const char *param, const struct filter *f, const char *today,
+                              struct collected *c) {
+  *c = (struct collected){.docs = json_array(), .items = json_array()};
+  enum cc_status status = tx_exec(tx, episodes_stmt, (const char *const[]){param}, &c->episodes);
+  c->n = status == CC_OK ? PQntuples(c->episodes) : 0;
+  if (status == CC_OK && !(c->people = calloc(c->n ? (size_t)c->n : 1, sizeof *c->people)))
+    status = CC_INTERNAL;
+  for (int r = 0; status == CC_OK && r < c->n; r++) {
+    json_t *episode = json_loads(PQgetvalue(c->episodes, r, 2), 0, NULL);
+    if (!episode) status = CC_INTERNAL;
+    if (status == CC_OK) status = episode_add_summary(x, c->episodes, r, episode);
+    json_array_append_new(c->docs, episode ? episode : json_null());
+    c->people[r] = (struct person){json_string_value(json_object_get(episode, "service_user_id")),
+                                   PQgetvalue(c->episodes, r, EPISODE_PERSON_NAME_COLUMN),
+                                   PQgetvalue(c->episodes, r, 0)};
+    if (status == CC_OK && !c->people[r].id) status = CC_INTERNAL;
+    if (status == CC_OK) add_episode_items(c->items, f, episode, &c->people[r]);
+  }
+  if (status != CC_OK || c->n == 0) return status;
+  c->person_ids = id_array_new(c->people, c->n, false);
+  c->episode_ids = id_array_new(c->people, c->n, true);
+  if (!c->person_ids || !c->episode_ids) return CC_INTERNAL;
+  const struct db_stmt *stmts[] = {&CARERS, &TRANSFERS};
+  const char *const *params[] = {(const char *const[]){c->person_ids},
+                                 (const char *const[]){c->episode_ids}};
+  PGresult *res[2] = {NULL, NULL};
+  status = tx_exec_batch(tx, 2, stmts, params, res);
+  c->carers = res[0];
+  c->transfers = res[1];
+  if (status == CC_OK) status = add_carer_items(x, c->items, f, c->carers, c->people, c->n, today);
+  if (status == CC_OK) status = add_transfer_items(x, c->items, f, c->transfers, c->people, c->n);
+  return status;
+}
+
+/* R-REF-1: the team's referrals awaiting a response, as items. */
+static enum cc_status add_referral_items(struct tx *tx, const char *team, const struct filter *f,
+                                         json_t *items) {
+  PGresult *res = NULL;
+  enum cc_status status = tx_exec(tx, &TEAM_REFERRALS, (const char *const[]){team}, &res);
+  for (int r = 0; status == CC_OK && r < PQntuples(res); r++) {
+    char due[11];
+    uk_local_date((time_t)atoll(PQgetvalue(res, r, 3)), due);
+    struct person p = {PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), NULL};
+    add_item(items, f, "referral_response", "R-REF-1", &p, due,
+             strcmp(PQgetvalue(res, r, 4), "t") == 0, PQgetvalue(res, r, 0));
+  }
+  PQclear(res);
+  return status;
+}
+
+/* The read of a worklist, naming every person it shows (resource_id: the team, or NULL). */
+static enum cc_status audit_worklist(struct exchange *x, struct tx *tx, const char *resource_type,
+                                     const char *team, const json_t *items) {
+  json_t *shown = json_array();
+  size_t i;
+  json_t *item;
+  json_array_foreach(items, i, item) {
+    json_t *id = json_object_get(item, "service_user_id");
+    bool seen = false;
+    size_t j;
+    json_t *s;
+    json_array_foreach(shown, j, s) seen = seen || json_equal(s, id);
+    if (!seen) json_array_append(shown, id);
+  }
+  json_t *details = json_pack("{s:o}", "service_user_ids", shown);
+  struct audit_event event = {.action = "read", .resource_type = resource_type,
+                              .resource_id = team, .outcome = "success", .details = details};
+  enum cc_status status = audit_append(tx, &x->actor, &event);
+  json_decref(details);
+  return status;
+}
+
+static void reply_worklist(struct exchange *x, struct tx *tx, enum cc_status status,
+                           const char *today, json_t *list) {
+  json_t *items = status == CC_OK ? sorted_new(list) : NULL;
+  if (status == CC_OK && !items) status = CC_INTERNAL;
+  if (status == CC_OK) status = tx_commit(tx);
+  if (status != CC_OK)
+    reply_problem(x, status, NULL);
+  else
+    reply_json(x, 200, json_pack("{s:s, s:o}", "today", today, "items", items));
+}
+
 void worklist_mine(struct exchange *x) {
   struct filter f;
   if (!read_filter(x, &f)) return;
   char today[11];
   uk_local_date(time(NULL), today);
   struct tx tx;
-  PGresult *episodes = NULL, *carers = NULL, *transfers = NULL;
-  json_t *list = json_array(), *items = NULL, *shown = json_array(), *episode_docs = json_array();
-  struct person *people = NULL;
-  char *person_ids = NULL, *episode_ids = NULL;
+  struct collected c = {0};
   enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK)
-    status = tx_exec(&tx, &EPISODES_OF_HOLDER, (const char *const[]){x->principal.subject},
-                     &episodes);
-  int n = status == CC_OK ? PQntuples(episodes) : 0;
-  if (status == CC_OK && !(people = calloc(n ? (size_t)n : 1, sizeof *people))) status = CC_INTERNAL;
-  for (int r = 0; status == CC_OK && r < n; r++) {
-    json_t *episode = json_loads(PQgetvalue(episodes, r, 2), 0, NULL);
-    if (!episode) status = CC_INTERNAL;
-    if (status == CC_OK) status = episode_add_summary(x, episodes, r, episode);
-    json_array_append_new(episode_docs, episode ? episode : json_null());
-    people[r] = (struct person){json_string_value(json_object_get(episode, "service_user_id")),
-                                PQgetvalue(episodes, r, EPISODE_PERSON_NAME_COLUMN),
-                                PQgetvalue(episodes, r, 0)};
-    if (status == CC_OK && !people[r].id) status = CC_INTERNAL;
-    if (status == CC_OK) add_episode_items(list, &f, episode, &people[r]);
+    status = collect(x, &tx, &EPISODES_OF_HOLDER, x->principal.subject, &f, today, &c);
+  if (status == CC_OK) status = audit_worklist(x, &tx, "worklist", NULL, c.items);
+  reply_worklist(x, &tx, status, today, c.items);
+  collected_free(&c);
+  tx_end(&tx);
+}
+
+/* Team views are for the team's own managers: 404 for an unknown team, 403 (with a committed deny
+ * event) for anyone else. Returns false after replying. */
+static bool team_manager(struct exchange *x, struct tx *tx, const char *resource_type) {
+  const char *team = x->params[0];
+  if (!text_is_uuid(team)) {
+    reply_problem(x, CC_NOT_FOUND, "No team has this id.");
+    return false;
   }
-  if (status == CC_OK && n > 0) {
-    person_ids = id_array_new(people, n, false);
-    episode_ids = id_array_new(people, n, true);
-    if (!person_ids || !episode_ids) status = CC_INTERNAL;
-  }
-  if (status == CC_OK && n > 0) {
-    const struct db_stmt *stmts[] = {&CARERS, &TRANSFERS};
-    const char *const *params[] = {(const char *const[]){person_ids},
-                                   (const char *const[]){episode_ids}};
-    PGresult *res[2] = {NULL, NULL};
-    status = tx_exec_batch(&tx, 2, stmts, params, res);
-    carers = res[0];
-    transfers = res[1];
-  }
-  if (status == CC_OK && n > 0) status = add_carer_items(x, list, &f, carers, people, n, today);
-  if (status == CC_OK && n > 0) status = add_transfer_items(x, list, &f, transfers, people, n);
-  if (status == CC_OK && !(items = sorted_new(list))) status = CC_INTERNAL;
-  if (status == CC_OK) {
-    /* The read names every person the worklist shows something of. */
-    size_t i;
-    json_t *item;
-    json_array_foreach(items, i, item) {
-      json_t *id = json_object_get(item, "service_user_id");
-      bool seen = false;
-      size_t j;
-      json_t *s;
-      json_array_foreach(shown, j, s) seen = seen || json_equal(s, id);
-      if (!seen) json_array_append(shown, id);
-    }
-    json_t *details = json_pack("{s:O}", "service_user_ids", shown);
-    struct audit_event event = {.action = "read", .resource_type = "worklist",
-                                .outcome = "success", .details = details};
-    status = audit_append(&tx, &x->actor, &event);
-    json_decref(details);
-  }
-  if (status == CC_OK) status = tx_commit(&tx);
+  PGresult *res = NULL;
+  enum cc_status status = tx_begin(x->app->pool, tx);
+  if (status == CC_OK)
+    status = tx_exec(tx, &TEAM_MEMBER, (const char *const[]){x->principal.subject, team}, &res);
+  bool exists = status == CC_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+  bool member = status == CC_OK && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+  PQclear(res);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
-  } else {
-    reply_json(x, 200, json_pack("{s:s, s:O}", "today", today, "items", items));
+    return false;
   }
-  free(person_ids);
-  free(episode_ids);
-  free(people);
-  json_decref(episode_docs);
-  json_decref(shown);
-  json_decref(items);
-  json_decref(list);
-  PQclear(transfers);
-  PQclear(carers);
-  PQclear(episodes);
+  if (!exists) {
+    reply_problem(x, CC_NOT_FOUND, "No team has this id.");
+    return false;
+  }
+  if (member) return true;
+  struct audit_event event = {.action = "deny", .resource_type = resource_type,
+                              .resource_id = team, .outcome = "denied"};
+  status = audit_append(tx, &x->actor, &event);
+  if (status == CC_OK) status = tx_commit(tx);
+  reply_problem(x, status == CC_OK ? CC_FORBIDDEN : status,
+                status == CC_OK ? "Only a manager of this team sees its worklist and caseloads."
+                                : NULL);
+  return false;
+}
+
+void worklist_team(struct exchange *x) {
+  struct filter f;
+  if (!read_filter(x, &f)) return;
+  char today[11];
+  uk_local_date(time(NULL), today);
+  struct tx tx = {0};
+  struct collected c = {0};
+  if (!team_manager(x, &tx, "team_worklist")) goto done;
+  const char *team = x->params[0];
+  enum cc_status status = collect(x, &tx, &EPISODES_OF_TEAM, team, &f, today, &c);
+  if (status == CC_OK) status = add_referral_items(&tx, team, &f, c.items);
+  if (status == CC_OK) status = audit_worklist(x, &tx, "team_worklist", team, c.items);
+  reply_worklist(x, &tx, status, today, c.items);
+done:
+  collected_free(&c);
+  tx_end(&tx);
+}
+
+/* One staff member's caseload in the making. */
+static json_t *caseload_new(const char *id, const char *name, const char *professional_role) {
+  return json_pack("{s:s?, s:s, s:s?, s:{s:i, s:i}, s:{s:i, s:i, s:i}, s:i, s:i}", "staff_id", id,
+                   "name", name, "professional_role", professional_role, "episodes", "cpa", 0,
+                   "non_cpa", 0, "roles", "care_coordinator", 0, "lead_professional", 0,
+                   "interim_named_nurse", 0, "deputy_for", 0, "overdue_items", 0);
+}
+
+static void increment(json_t *object, const char *key) {
+  json_object_set_new(object, key, json_integer(json_integer_value(json_object_get(object, key)) + 1));
+}
+
+/* The caseload of the holder named `holder` (a staff id, or the external holder's name): from
+ * the team's staff, else added to `others`. */
+static json_t *caseload_of(json_t *by_staff, json_t *others, const json_t *allocation) {
+  const char *staff = json_string_value(json_object_get(allocation, "holder_staff_id"));
+  json_t *found = staff ? json_object_get(by_staff, staff) : NULL;
+  if (found) return found;
+  const char *name = json_string_value(json_object_get(allocation, "holder_name"));
+  size_t i;
+  json_t *other;
+  json_array_foreach(others, i, other) {
+    if (json_equal(json_object_get(other, "staff_id"), json_object_get(allocation, "holder_staff_id")) &&
+        json_equal(json_object_get(other, "name"), json_object_get(allocation, "holder_name")))
+      return other;
+  }
+  json_t *made = caseload_new(staff, name ? name : "", NULL);
+  json_array_append_new(others, made);
+  return made;
+}
+
+void caseloads_team(struct exchange *x) {
+  char today[11];
+  uk_local_date(time(NULL), today);
+  struct tx tx = {0};
+  struct collected c = {0};
+  PGresult *staff = NULL;
+  json_t *by_staff = json_object(), *members = json_array(), *others = json_array();
+  struct filter all = {NULL, -1, NULL};
+  if (!team_manager(x, &tx, "team_caseloads")) goto done;
+  const char *team = x->params[0];
+  enum cc_status status = tx_exec(&tx, &TEAM_STAFF, (const char *const[]){team}, &staff);
+  for (int r = 0; status == CC_OK && r < PQntuples(staff); r++) {
+    json_t *load = caseload_new(PQgetvalue(staff, r, 0), PQgetvalue(staff, r, 1),
+                                PQgetvalue(staff, r, 2));
+    json_object_set(by_staff, PQgetvalue(staff, r, 0), load);
+    json_array_append_new(members, load);
+  }
+  if (status == CC_OK) status = collect(x, &tx, &EPISODES_OF_TEAM, team, &all, today, &c);
+  int unallocated = 0;
+  /* Each episode counts for its holder (by care level and role) and its deputy. */
+  json_t *holder_of_episode = json_object();
+  size_t i;
+  json_t *episode;
+  json_array_foreach(c.docs, i, episode) {
+    const json_t *allocation =
+        json_object_get(json_object_get(episode, "summary"), "current_allocation");
+    if (!json_is_object(allocation)) {
+      unallocated++;
+      continue;
+    }
+    json_t *load = caseload_of(by_staff, others, allocation);
+    increment(json_object_get(load, "episodes"),
+              json_string_value(json_object_get(episode, "care_level")));
+    increment(json_object_get(load, "roles"), json_string_value(json_object_get(allocation, "role")));
+    json_object_set(holder_of_episode, json_string_value(json_object_get(episode, "id")), load);
+    const char *deputy = json_string_value(json_object_get(allocation, "deputy_staff_id"));
+    json_t *deputy_load = deputy ? json_object_get(by_staff, deputy) : NULL;
+    if (deputy_load) increment(deputy_load, "deputy_for");
+  }
+  json_t *item;
+  json_array_foreach(c.items, i, item) {
+    json_t *load = json_object_get(holder_of_episode,
+                                   json_string_value(json_object_get(item, "episode_id")));
+    if (load && json_is_true(json_object_get(item, "overdue"))) increment(load, "overdue_items");
+  }
+  json_decref(holder_of_episode);
+  if (status == CC_OK) {
+    /* Counts only: no person is shown, but who looked at the team's caseloads is on record. */
+    struct audit_event event = {.action = "read", .resource_type = "team_caseloads",
+                                .resource_id = team, .outcome = "success"};
+    status = audit_append(&tx, &x->actor, &event);
+  }
+  if (status == CC_OK) status = tx_commit(&tx);
+  if (status != CC_OK)
+    reply_problem(x, status, NULL);
+  else
+    reply_json(x, 200, json_pack("{s:s, s:s, s:O, s:O, s:i}", "team_id", team, "today", today,
+                                 "staff", members, "other_holders", others,
+                                 "unallocated_episodes", unallocated));
+done:
+  json_decref(others);
+  json_decref(members);
+  json_decref(by_staff);
+  PQclear(staff);
+  collected_free(&c);
   tx_end(&tx);
 }

@@ -63,7 +63,8 @@ def test_the_benchmark_runs_end_to_end_without_a_failed_request(private_cluster,
     assert read["statements"][0] == "BEGIN" and read["statements"][-1] == "COMMIT", read
     assert any(s.startswith("INSERT INTO audit_events") for s in read["statements"]), read
     assert set(results["unqueued"]) == {"read_person", "worklist", "worklist_received", "caseload",
-                                        "search", "access_log", "audit_denials", "my_worklist"}
+                                        "search", "access_log", "audit_denials", "my_worklist",
+                                        "team_worklist", "team_caseloads"}
     for kind, r in results["unqueued"].items():
         assert r["requests"] > 0 and r["errors"] == 0, (kind, r)
     assert results["memory"]["connections"] == KEEPALIVE

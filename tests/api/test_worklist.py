@@ -175,3 +175,56 @@ def test_someone_with_no_allocations_has_an_empty_worklist_and_other_roles_are_4
     for role in ("partner", "reporting"):
         with service.api(token=mint_token(service.env, sub="x", roles=(role,), org="org-1")) as s:
             assert_problem(s.get("/me/worklist"), 403)
+
+
+# -- the team's worklist and caseloads (managers) -------------------------------------------------
+
+
+def test_a_teams_worklist_covers_its_episodes_and_referrals_awaiting_a_response_R_REF_1(
+        service, db, manager, caseload, teams):
+    w = manager.api.get(f"/teams/{teams.cmht['id']}/worklist")
+    assert w.status_code == 200, w.text
+    body = w.json()
+    assert_conforms(service.env.repo, "Worklist", body)
+    episodes = {i["episode_id"] for i in body["items"]}
+    assert set(caseload.episodes) <= episodes  # all three, the colleague's too
+    person = caseload.people[2]["id"]
+    referral = str(db.scalar(
+        "INSERT INTO referrals (service_user_id, source_type, referrer_name, reason, urgency, received_at,"
+        " response_due_at, status, triaged_urgency, responding_team_id, triaged_at, triaged_by, created_by)"
+        " VALUES (%s, 'gp', 'Dr Who', 'Low mood', 'urgent', now() - interval '4 days', now() - interval '1 day',"
+        " 'triaged', 'urgent', %s, now() - interval '3 days', 'x', 'x') RETURNING id", (person, teams.cmht["id"])))
+    items = manager.api.get(f"/teams/{teams.cmht['id']}/worklist", params={"kind": "referral_response"}).json()["items"]
+    mine = [i for i in items if i["record_id"] == referral]
+    assert [(i["rule"], i["overdue"], i["episode_id"], i["service_user_id"]) for i in mine] == \
+        [("R-REF-1", True, None, person)]
+    read = [e for e in events(db, "team_worklist", teams.cmht["id"], manager.sub) if e["action"] == "read"][-1]
+    assert person in read["details"]["service_user_ids"]
+
+
+def test_only_the_teams_managers_see_its_worklist_and_caseloads(db, staff, teams, caseload):
+    other_manager = staff("drugs", "manager", professional_role="manager")
+    for view, resource in (("worklist", "team_worklist"), ("caseloads", "team_caseloads")):
+        assert_problem(other_manager.api.get(f"/teams/{teams.cmht['id']}/{view}"), 403, "forbidden")
+        denied = [e for e in events(db, resource, teams.cmht["id"], other_manager.sub) if e["action"] == "deny"]
+        assert len(denied) == 1
+        assert_problem(caseload.coordinator.api.get(f"/teams/{teams.cmht['id']}/{view}"), 403)
+        assert_problem(other_manager.api.get(f"/teams/{'0' * 8}-0000-4000-8000-{'0' * 12}/{view}"), 404)
+
+
+def test_caseloads_count_what_each_member_holds_and_their_overdue_items(service, db, manager, caseload, teams):
+    r = manager.api.get(f"/teams/{teams.cmht['id']}/caseloads")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert_conforms(service.env.repo, "TeamCaseloads", body)
+    by_id = {s["staff_id"]: s for s in body["staff"]}
+    mine = by_id[caseload.coordinator.id]
+    assert mine["episodes"]["cpa"] >= 1 and mine["roles"]["care_coordinator"] >= 1
+    assert mine["deputy_for"] >= 1
+    # The episode allocated 40 days ago has overdue items (holistic assessment, care plan, risk review).
+    assert mine["overdue_items"] >= 3
+    colleague = by_id[caseload.colleague.id]
+    assert colleague["episodes"]["cpa"] >= 1 and colleague["deputy_for"] == 0
+    assert manager.id in by_id  # every active member is listed, with or without a caseload
+    read = [e for e in events(db, "team_caseloads", teams.cmht["id"], manager.sub) if e["action"] == "read"]
+    assert read and read[-1]["service_user_id"] is None

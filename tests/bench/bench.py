@@ -73,6 +73,10 @@ LISTS = {
                       lambda t, n: ("/audit-events?action=deny", t.manager(n))),
     "my_worklist": ("GET /me/worklist (a co-ordinator's)",
                     lambda t, n: ("/me/worklist", t.holder(n))),
+    "team_worklist": ("GET /teams/{id}/worklist (a manager's team)",
+                      lambda t, n: (f"/teams/{bench_id('team', team_of(n))}/worklist", t.manager(n))),
+    "team_caseloads": ("GET /teams/{id}/caseloads (a manager's team)",
+                       lambda t, n: (f"/teams/{bench_id('team', team_of(n))}/caseloads", t.manager(n))),
 }
 
 # The issue's targets for this 2-core machine.
@@ -90,6 +94,11 @@ def bench_id(kind, n):
 
 def clinician_of(n):
     return (n - 1) % CLINICIANS + 1
+
+
+def team_of(n):
+    """The team of person n's co-ordinator, which holds their open episode."""
+    return (clinician_of(n) - 1) // PER_TEAM + 1
 
 
 def log(message):
@@ -194,7 +203,7 @@ class Tokens:
 
     def manager(self, n):
         """The token of the manager of person n's team."""
-        return self.managers[(clinician_of(n) - 1) // PER_TEAM + 1]
+        return self.managers[team_of(n)]
 
 
 def write_people(env, args, data_dir):
