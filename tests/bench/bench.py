@@ -623,6 +623,9 @@ def pgbench(env, args, service, script_path, log_dir, clients):
     window_start = finished[0][0] + args.warmup * 1_000_000
     window = sorted(lat for at, lat in finished if at >= window_start)
     seconds = (finished[-1][0] - window_start) / 1e6
+    if not window or seconds <= 0:
+        raise SystemExit(f"bench: no pgbench transaction finished after the {args.warmup} s"
+                         f" warm-up; give --duration a few seconds more")
     failed = re.search(r"number of failed transactions: (\d+)", out)
 
     def pct(p):
