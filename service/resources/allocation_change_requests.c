@@ -83,15 +83,6 @@ static const struct db_stmt LIST = {
     " ORDER BY r.requested_at DESC, r.id DESC LIMIT $3",
     3};
 
-static enum cc_status audit_request(struct exchange *x, struct tx *tx, const char *action,
-                                    const char *id, const struct episode *ep,
-                                    const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = RESOURCE, .resource_id = id,
-                              .service_user_id = ep->service_user_id, .outcome = "success",
-                              .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 static bool validate(struct exchange *x, const struct field_spec *fields,
                      void (*check)(const json_t *body, struct field_errors *errors)) {
   struct field_errors errors = {0};
@@ -153,7 +144,7 @@ void change_requests_create(struct exchange *x) {
   char location[200], etag[40];
   snprintf(location, sizeof location, "/episodes/%s/allocation-change-requests/%s", ep.id, id);
   snprintf(etag, sizeof etag, "\"%s\"", PQgetvalue(res, 0, 1));
-  status = audit_request(x, &tx, "create", id, &ep, NULL);
+  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, NULL);
   if (status == CC_OK && idem == IDEMPOTENCY_CLAIMED)
     status = idempotency_store(x, &tx, 201, PQgetvalue(res, 0, 2), location, etag);
   if (status == CC_OK) status = tx_commit(&tx);
@@ -242,7 +233,7 @@ void change_requests_decide(struct exchange *x) {
   details = json_pack("{s:[{s:s, s:s, s:s}, {s:s}], s:s?}", "changes", "field", "status", "old",
                       "requested", "new", decision_name, "field", "decision_reason",
                       "resulting_allocation_id", approved ? made.id : NULL);
-  status = audit_request(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   if (status == CC_OK && idem == IDEMPOTENCY_CLAIMED) {
     char etag[40];
     snprintf(etag, sizeof etag, "\"%s\"", PQgetvalue(decided, 0, 1));

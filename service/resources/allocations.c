@@ -255,15 +255,6 @@ static char *member_param(const json_t *object, const char *name) {
   return fields_param_new(json_object_get(object, name));
 }
 
-static enum cc_status audit_allocation(struct exchange *x, struct tx *tx, const char *action,
-                                       const char *id, const struct episode *ep,
-                                       const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = "allocation", .resource_id = id,
-                              .service_user_id = ep->service_user_id, .outcome = "success",
-                              .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 static bool reply_insert_failure(struct exchange *x, const struct tx *tx, enum cc_status status) {
   if (strcmp(tx->error.constraint, "allocations_one_current_per_episode") == 0 ||
       strcmp(tx->error.constraint, "allocations_replaces_key") == 0)
@@ -373,11 +364,11 @@ bool allocation_make(struct exchange *x, struct tx *tx, const struct episode *ep
   if (current_id) {
     details = json_pack("{s:[{s:s}, {s:s}], s:s}", "changes", "field", "ended_at", "field",
                         "end_reason", "replaced_by_allocation_id", made->id);
-    status = audit_allocation(x, tx, "update", current_id, ep, details);
+    status = episode_audit(x, tx, "update", "allocation", current_id, ep, details);
     json_decref(details);
     details = current_id ? json_pack("{s:s}", "replaces_allocation_id", current_id) : NULL;
   }
-  if (status == CC_OK) status = audit_allocation(x, tx, "create", made->id, ep, details);
+  if (status == CC_OK) status = episode_audit(x, tx, "create", "allocation", made->id, ep, details);
   if (status == CC_OK && !made->json) status = CC_INTERNAL;
   if (status != CC_OK) goto failed;
   ok = true;
@@ -525,7 +516,7 @@ void allocations_update(struct exchange *x) {
   if (status != CC_OK) goto failed;
   changes = fields_changes_new(current, merged, ALLOCATION_FIELDS);
   details = json_pack("{s:O}", "changes", changes);
-  status = audit_allocation(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", "allocation", id, &ep, details);
   record_commit_reply(x, &tx, status, updated);
   goto done;
 failed:

@@ -424,15 +424,6 @@ static void check_assessment(const json_t *record, const struct episode *ep, boo
   if (completing) check_complete(record, type, errors);
 }
 
-static enum cc_status audit_assessment(struct exchange *x, struct tx *tx, const char *action,
-                                       const char *id, const struct episode *ep,
-                                       const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = RESOURCE, .resource_id = id,
-                              .service_user_id = ep->service_user_id, .outcome = "success",
-                              .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 /* amends_assessment_id names a completed assessment of this episode and type, not yet amended
  * (a 422 for errors to report). Returns false after replying 409 or a failure. */
 static bool check_amends(struct exchange *x, struct tx *tx, const struct episode *ep,
@@ -489,7 +480,8 @@ void assessments_create(struct exchange *x) {
   enum idempotency_state idem = IDEMPOTENCY_NONE;
   enum cc_status status = CC_OK;
   if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
-                                  "The episode is closed: assessments belong to open episodes.", &idem))
+                                  "The episode is closed: assessments belong to open episodes.",
+                                  &idem))
     goto done;
   struct field_errors errors = {0};
   check_assessment(x->body, &ep, false, &errors);
@@ -510,7 +502,7 @@ void assessments_create(struct exchange *x) {
   }
   const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s?}", "type", params[1], "amends_assessment_id", params[2]);
-  status = audit_assessment(x, &tx, "create", id, &ep, details);
+  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
   if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "assessments", res, idem);
   if (status != CC_OK) goto failed;
   goto done;
@@ -530,7 +522,7 @@ void assessments_list(struct exchange *x) { episode_child_list(x, RESOURCE, &LIS
 static const struct child_lock LOCK_IN_PROGRESS = {
     &LOCK, "assessment", NOT_FOUND, "completed",
     "This assessment is completed and cannot change: record a correction as a new assessment "
-    "that names it in amends_assessment_id."};
+    "that names it in amends_assessment_id.", RESOURCE};
 
 void assessments_update(struct exchange *x) {
   const char *id = episode_child_id(x, NOT_FOUND);
@@ -543,17 +535,11 @@ void assessments_update(struct exchange *x) {
   PGresult *res = NULL, *updated = NULL;
   json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
   char *params[1 + COLUMN_COUNT] = {0};
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
-  if (!episode_access(x, &tx, RESOURCE, id, false, ACCESS_WRITE, access_break_glass_requested(x),
-                      &ep, &decision))
+  enum cc_status status = CC_OK;
+  if (!episode_child_begin_change(x, &tx, false, &LOCK_IN_PROGRESS, id, expected,
+                                  "The episode is closed: its assessments can no longer change.",
+                                  &ep, &res, &current))
     goto done;
-  if (!episode_child_lock(x, &tx, &ep, &LOCK_IN_PROGRESS, id, expected, &res, &current)) goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: its assessments can no longer change.");
-    goto done;
-  }
   merged = fields_merge_patch_new(current, x->body);
   struct field_errors errors = {0};
   fields_validate_merged(merged, ASSESSMENT_FIELDS, &errors);
@@ -569,7 +555,7 @@ void assessments_update(struct exchange *x) {
   if (status != CC_OK) goto failed;
   changes = fields_changes_new(current, merged, ASSESSMENT_FIELDS);
   details = json_pack("{s:O}", "changes", changes);
-  status = audit_assessment(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   record_commit_reply(x, &tx, status, updated);
   goto done;
 failed:
@@ -607,18 +593,12 @@ void assessments_complete(struct exchange *x) {
   struct episode ep;
   PGresult *res = NULL, *completed = NULL;
   json_t *current = NULL, *details = NULL;
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
+  enum cc_status status = CC_OK;
   /* The episode is locked: a holistic completion sets its care level. */
-  if (!episode_access(x, &tx, RESOURCE, id, true, ACCESS_WRITE, access_break_glass_requested(x),
-                      &ep, &decision))
+  if (!episode_child_begin_change(x, &tx, true, &LOCK_IN_PROGRESS, id, expected,
+                                  "The episode is closed: its assessments can no longer change.",
+                                  &ep, &res, &current))
     goto done;
-  if (!episode_child_lock(x, &tx, &ep, &LOCK_IN_PROGRESS, id, expected, &res, &current)) goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: its assessments can no longer change.");
-    goto done;
-  }
   struct field_errors errors = {0};
   check_assessment(current, &ep, true, &errors);
   if (errors.count) {
@@ -630,7 +610,7 @@ void assessments_complete(struct exchange *x) {
   if (status != CC_OK) goto failed;
   details = json_pack("{s:[{s:s, s:s, s:s}]}", "changes", "field", "status", "old",
                       "in_progress", "new", "completed");
-  status = audit_assessment(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   const char *type = json_string_value(json_object_get(current, "type"));
   if (status == CC_OK && type && strcmp(type, "holistic") == 0)
     status = set_care_level(x, &tx, &ep, id, current);

@@ -388,9 +388,13 @@ static bool check_links(struct exchange *x, struct tx *tx, const struct episode 
   const json_t *needs = json_object_get(record, "needs");
   const json_t *interventions = json_object_get(record, "interventions");
   const json_t *risk_plan = json_object_get(record, "risk_management_plan");
-  json_array_foreach(needs, i, item) add_to_array(&assessments, json_object_get(item, "assessment_id"));
+  json_array_foreach(needs, i, item) {
+    add_to_array(&assessments, json_object_get(item, "assessment_id"));
+  }
   add_to_array(&assessments, json_object_get(risk_plan, "assessment_id"));
-  json_array_foreach(interventions, i, item) add_to_array(&staff, json_object_get(item, "staff_id"));
+  json_array_foreach(interventions, i, item) {
+    add_to_array(&staff, json_object_get(item, "staff_id"));
+  }
   bool ok = true;
   if (strlen(assessments) > 1 || strlen(staff) > 1) {
     assessments = realloc(assessments, strlen(assessments) + 2);
@@ -404,7 +408,8 @@ static bool check_links(struct exchange *x, struct tx *tx, const struct episode 
       reply_problem(x, status, NULL);
       ok = false;
     } else {
-      const char *unknown_assessments = PQgetvalue(res, 0, 0), *unknown_staff = PQgetvalue(res, 0, 1);
+      const char *unknown_assessments = PQgetvalue(res, 0, 0);
+      const char *unknown_staff = PQgetvalue(res, 0, 1);
       char ptr[64];
       json_array_foreach(needs, i, item) {
         snprintf(ptr, sizeof ptr, "/needs/%zu/assessment_id", i);
@@ -436,15 +441,6 @@ static bool check_plan(struct exchange *x, struct tx *tx, const struct episode *
   return errors->count || check_links(x, tx, ep, record, errors);
 }
 
-static enum cc_status audit_plan(struct exchange *x, struct tx *tx, const char *action,
-                                 const char *resource_type, const char *id,
-                                 const struct episode *ep, const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = resource_type,
-                              .resource_id = id, .service_user_id = ep->service_user_id,
-                              .outcome = "success", .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 static bool validate_body(struct exchange *x, const struct field_spec *specs,
                           enum validate_mode mode) {
   struct field_errors errors = {0};
@@ -464,7 +460,8 @@ void care_plans_create(struct exchange *x) {
   enum idempotency_state idem = IDEMPOTENCY_NONE;
   enum cc_status status = CC_OK;
   if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
-                                  "The episode is closed: care plans belong to open episodes.", &idem))
+                                  "The episode is closed: care plans belong to open episodes.",
+                                  &idem))
     goto done;
   struct field_errors errors = {0};
   if (!check_plan(x, &tx, &ep, content, false, &errors)) goto done;
@@ -477,7 +474,7 @@ void care_plans_create(struct exchange *x) {
                    (const char *const[]){ep.id, content_text, x->principal.subject}, &res);
   if (status != CC_OK) goto failed;
   const char *id = PQgetvalue(res, 0, 0);
-  status = audit_plan(x, &tx, "create", RESOURCE, id, &ep, NULL);
+  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, NULL);
   if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "care-plans", res, idem);
   if (status != CC_OK) goto failed;
   goto done;
@@ -497,28 +494,19 @@ void care_plans_list(struct exchange *x) { episode_child_list(x, RESOURCE, &LIST
 static const struct child_lock LOCK_CHANGEABLE = {
     &LOCK, "care plan", NOT_FOUND, "superseded",
     "This care plan was superseded and never changes: change the episode's active plan instead "
-    "(R-CPL-3)."};
+    "(R-CPL-3).", RESOURCE};
 
 /* The start shared by the plan's changes, once If-Match gave `expected`: the access step (with
- * the episode locked when lock) and the plan locked. Returns false after replying. */
+ * the episode locked when lock) and the plan locked, not superseded, its episode open; *status
+ * receives the plan's status. Returns false after replying. */
 static bool begin_change(struct exchange *x, struct tx *tx, bool lock, struct episode *ep,
                          const char *id, long expected, PGresult **res, json_t **current,
                          const char **status) {
-  enum access_decision decision;
-  enum cc_status rc = tx_begin(x->app->pool, tx);
-  if (rc != CC_OK) {
-    reply_problem(x, rc, NULL);
+  if (!episode_child_begin_change(x, tx, lock, &LOCK_CHANGEABLE, id, expected,
+                                  "The episode is closed: its care plans no longer change.", ep,
+                                  res, current))
     return false;
-  }
-  if (!episode_access(x, tx, RESOURCE, id, lock, ACCESS_WRITE, access_break_glass_requested(x),
-                      ep, &decision))
-    return false;
-  if (!episode_child_lock(x, tx, ep, &LOCK_CHANGEABLE, id, expected, res, current)) return false;
   *status = PQgetvalue(*res, 0, 3);
-  if (!ep->open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: its care plans no longer change.");
-    return false;
-  }
   return true;
 }
 
@@ -565,7 +553,7 @@ void care_plans_update(struct exchange *x) {
     details = active ? json_pack("{s:O, s:I}", "changes", changes, "new_plan_version",
                                  json_integer_value(json_object_get(current, "plan_version")) + 1)
                      : json_pack("{s:O}", "changes", changes);
-    status = audit_plan(x, &tx, "update", RESOURCE, id, &ep, details);
+    status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   }
   record_commit_reply(x, &tx, status, updated);
   goto done;
@@ -612,7 +600,7 @@ void care_plans_activate(struct exchange *x) {
   for (int r = 0; status == CC_OK && r < PQntuples(superseded); r++) {
     json_t *d = json_pack("{s:[{s:s, s:s, s:s}], s:s}", "changes", "field", "status", "old",
                           "active", "new", "superseded", "superseded_by_care_plan_id", id);
-    status = audit_plan(x, &tx, "update", RESOURCE, PQgetvalue(superseded, r, 0), &ep, d);
+    status = episode_audit(x, &tx, "update", RESOURCE, PQgetvalue(superseded, r, 0), &ep, d);
     json_decref(d);
   }
   if (status == CC_OK)
@@ -621,7 +609,7 @@ void care_plans_activate(struct exchange *x) {
   if (status != CC_OK) goto failed;
   details = json_pack("{s:[{s:s, s:s, s:s}]}", "changes", "field", "status", "old", "draft", "new",
                       "active");
-  status = audit_plan(x, &tx, "update", RESOURCE, id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   record_commit_reply(x, &tx, status, activated);
   goto done;
 failed:
@@ -685,7 +673,7 @@ void care_plans_agreement(struct exchange *x) {
     details = json_pack("{s:[{s:s}], s:I, s:b}", "changes", "field", "agreement", "plan_version",
                         json_integer_value(json_object_get(current, "plan_version")), "agreed",
                         json_is_true(json_object_get(x->body, "agreed")));
-    status = audit_plan(x, &tx, "update", RESOURCE, id, &ep, details);
+    status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   }
   if (status == CC_OK) status = tx_exec(&tx, &SELECT, (const char *const[]){id, ep.id}, &plan);
   if (status == CC_OK && PQntuples(plan) != 1) status = CC_INTERNAL;
@@ -943,7 +931,7 @@ void care_plans_distribute(struct exchange *x) {
   if (status != CC_OK) goto failed;
   json_t *details = json_pack("{s:s, s:s, s:s}", "care_plan_id", id, "plan_version", params[1],
                               "recipient_type", params[2]);
-  status = audit_plan(x, &tx, "create", "care_plan_distribution", PQgetvalue(res, 0, 0), &ep,
+  status = episode_audit(x, &tx, "create", "care_plan_distribution", PQgetvalue(res, 0, 0), &ep,
                       details);
   json_decref(details);
   if (status == CC_OK && idem == IDEMPOTENCY_CLAIMED)

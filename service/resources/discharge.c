@@ -35,10 +35,7 @@ static const struct db_stmt CLOSE = {
 static enum cc_status audit_update(struct exchange *x, struct tx *tx, const char *resource_type,
                                    const char *id, const struct episode *ep, json_t *details) {
   if (!details) return CC_INTERNAL;
-  struct audit_event event = {.action = "update", .resource_type = resource_type,
-                              .resource_id = id, .service_user_id = ep->service_user_id,
-                              .outcome = "success", .details = details};
-  enum cc_status status = audit_append(tx, &x->actor, &event);
+  enum cc_status status = episode_audit(x, tx, "update", resource_type, id, ep, details);
   json_decref(details);
   return status;
 }

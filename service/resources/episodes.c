@@ -249,10 +249,7 @@ enum cc_status episode_set_care_level(struct exchange *x, struct tx *tx, const s
       json_array_append_new(changes, json_pack("{s:s, s:b, s:b}", "field",
                                                "care_level_provisional", "old", 1, "new", 0));
     json_t *details = json_pack("{s:o, s:s}", "changes", changes, source_member, source_id);
-    struct audit_event event = {.action = "update", .resource_type = "episode",
-                                .resource_id = ep->id, .service_user_id = ep->service_user_id,
-                                .outcome = "success", .details = details};
-    status = audit_append(tx, &x->actor, &event);
+    status = episode_audit(x, tx, "update", "episode", ep->id, ep, details);
     json_decref(details);
   }
   PQclear(res);
@@ -468,6 +465,15 @@ bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode 
   return *current != NULL;
 }
 
+enum cc_status episode_audit(struct exchange *x, struct tx *tx, const char *action,
+                             const char *resource_type, const char *id, const struct episode *ep,
+                             const json_t *details) {
+  struct audit_event event = {.action = action, .resource_type = resource_type,
+                              .resource_id = id, .service_user_id = ep->service_user_id,
+                              .outcome = "success", .details = details};
+  return audit_append(tx, &x->actor, &event);
+}
+
 bool episode_child_begin_create(struct exchange *x, struct tx *tx, const char *resource_type,
                                 struct episode *ep, const char *closed_detail,
                                 enum idempotency_state *idem) {
@@ -486,6 +492,25 @@ bool episode_child_begin_create(struct exchange *x, struct tx *tx, const char *r
     return false;
   }
   return idempotency_begin(x, tx, idem) == CC_OK && *idem != IDEMPOTENCY_REPLAYED;
+}
+
+bool episode_child_begin_change(struct exchange *x, struct tx *tx, bool lock_episode,
+                                const struct child_lock *how, const char *id, long expected,
+                                const char *closed_detail, struct episode *ep, PGresult **res,
+                                json_t **current) {
+  enum access_decision decision;
+  enum cc_status status = tx_begin(x->app->pool, tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  if (!episode_access(x, tx, how->resource_type, id, lock_episode, ACCESS_WRITE,
+                      access_break_glass_requested(x), ep, &decision) ||
+      !episode_child_lock(x, tx, ep, how, id, expected, res, current))
+    return false;
+  if (ep->open) return true;
+  reply_problem(x, CC_CONFLICT, "%s", closed_detail);
+  return false;
 }
 
 enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,

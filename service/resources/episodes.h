@@ -92,6 +92,7 @@ struct child_lock {
   const char *not_found;      /* the 404 detail */
   const char *frozen_state;   /* the state in which the record never changes (409) */
   const char *frozen_detail;  /* the 409 detail */
+  const char *resource_type;  /* of the audit events (episode_child_begin_change) */
 };
 /* Locks the record `id` of the episode for a change: 404 when the episode has none, 409 when it
  * is in how->frozen_state, 412 (with its ETag) when its version is not `expected` (If-Match).
@@ -101,6 +102,12 @@ bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode 
                         const struct child_lock *how, const char *id, long expected,
                         PGresult **res, json_t **current);
 
+/* Appends a successful `action` event about the record (resource_type, id: NULL for a
+ * collection) of the episode's person, in the handler's transaction (R-AUD-1). */
+enum cc_status episode_audit(struct exchange *x, struct tx *tx, const char *action,
+                             const char *resource_type, const char *id, const struct episode *ep,
+                             const json_t *details);
+
 /* The start of a handler that creates a record of an open episode: the transaction, the access
  * step (writing the person's record), the episode open (409 with closed_detail otherwise) and
  * the Idempotency-Key claimed (after the access step, whose refusal commits, so that a refused
@@ -109,6 +116,16 @@ bool episode_child_lock(struct exchange *x, struct tx *tx, const struct episode 
 bool episode_child_begin_create(struct exchange *x, struct tx *tx, const char *resource_type,
                                 struct episode *ep, const char *closed_detail,
                                 enum idempotency_state *idem);
+
+/* The start of a handler that changes record `id` of an episode: the transaction, the access
+ * step (writing the person's record; the episode row locked too when lock_episode), the record
+ * locked and checked against If-Match (`expected`, episode_child_lock), and the episode open
+ * (409 with closed_detail otherwise). Returns false after replying; the caller ends tx either
+ * way. */
+bool episode_child_begin_change(struct exchange *x, struct tx *tx, bool lock_episode,
+                                const struct child_lock *how, const char *id, long expected,
+                                const char *closed_detail, struct episode *ep, PGresult **res,
+                                json_t **current);
 
 /* The end of a handler that created a record of the episode and audited it: stores the response
  * under the request's Idempotency-Key when idem is IDEMPOTENCY_CLAIMED, commits and replies 201

@@ -272,15 +272,6 @@ static enum cc_status check_invitee_links(struct tx *tx, const char *person,
   return status;
 }
 
-static enum cc_status audit_review(struct exchange *x, struct tx *tx, const char *action,
-                                   const char *id, const struct episode *ep,
-                                   const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = RESOURCE, .resource_id = id,
-                              .service_user_id = ep->service_user_id, .outcome = "success",
-                              .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 static bool validate_body(struct exchange *x, const struct field_spec *fields,
                           enum validate_mode mode) {
   struct field_errors errors = {0};
@@ -384,7 +375,7 @@ void reviews_create(struct exchange *x) {
   }
   const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s}", "type", params[1], "due_on", params[2]);
-  status = audit_review(x, &tx, "create", id, &ep, details);
+  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
   if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "reviews", res, idem);
   if (status != CC_OK) goto failed;
   goto done;
@@ -404,7 +395,7 @@ void reviews_list(struct exchange *x) { episode_child_list(x, RESOURCE, &LIST); 
 
 static const struct child_lock LOCK_PLANNED = {
     &LOCK, "review", NOT_FOUND, "held",
-    "This review was held, and held reviews never change: plan the next review instead."};
+    "This review was held, and held reviews never change: plan the next review instead.", RESOURCE};
 
 void reviews_update(struct exchange *x) {
   const char *id = episode_child_id(x, NOT_FOUND);
@@ -417,17 +408,11 @@ void reviews_update(struct exchange *x) {
   PGresult *res = NULL, *updated = NULL;
   json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
   char *params[4] = {0};
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
-  if (!episode_access(x, &tx, RESOURCE, id, false, ACCESS_WRITE, access_break_glass_requested(x),
-                      &ep, &decision))
+  enum cc_status status = CC_OK;
+  if (!episode_child_begin_change(x, &tx, false, &LOCK_PLANNED, id, expected,
+                                  "The episode is closed: its reviews no longer change.",
+                                  &ep, &res, &current))
     goto done;
-  if (!episode_child_lock(x, &tx, &ep, &LOCK_PLANNED, id, expected, &res, &current)) goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: its reviews no longer change.");
-    goto done;
-  }
   merged = fields_merge_patch_new(current, x->body);
   struct field_errors errors = {0};
   fields_validate_merged(merged, REVIEW_FIELDS, &errors);
@@ -454,7 +439,7 @@ void reviews_update(struct exchange *x) {
   }
   changes = fields_changes_new(current, merged, REVIEW_FIELDS);
   details = json_pack("{s:O}", "changes", changes);
-  status = audit_review(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   record_commit_reply(x, &tx, status, updated);
   goto done;
 failed:
@@ -511,19 +496,13 @@ void reviews_record_outcome(struct exchange *x) {
   PGresult *res = NULL, *held = NULL;
   json_t *current = NULL, *after_holding = NULL, *changes = NULL, *details = NULL;
   char *params[11] = {0};
-  enum access_decision decision;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) goto failed;
+  enum cc_status status = CC_OK;
   /* The episode is locked: a step_down or step_up changes its care level, which must be the
    * level the outcome was checked against. */
-  if (!episode_access(x, &tx, RESOURCE, id, true, ACCESS_WRITE, access_break_glass_requested(x),
-                      &ep, &decision))
+  if (!episode_child_begin_change(x, &tx, true, &LOCK_PLANNED, id, expected,
+                                  "The episode is closed: its reviews can no longer be held.",
+                                  &ep, &res, &current))
     goto done;
-  if (!episode_child_lock(x, &tx, &ep, &LOCK_PLANNED, id, expected, &res, &current)) goto done;
-  if (!ep.open) {
-    reply_problem(x, CC_CONFLICT, "The episode is closed: its reviews can no longer be held.");
-    goto done;
-  }
   struct field_errors errors = {0};
   enum care_level after = ep.care_level;
   check_outcome(x->body, &ep, &after, &errors);
@@ -561,7 +540,7 @@ void reviews_record_outcome(struct exchange *x) {
   if (status != CC_OK) goto failed;
   changes = fields_changes_new(current, after_holding, HOLDING_CHANGES);
   details = json_pack("{s:O}", "changes", changes);
-  status = audit_review(x, &tx, "update", id, &ep, details);
+  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
   if (status == CC_OK && after != ep.care_level)
     status = change_care_level(x, &tx, &ep, id, outcome, after);
   /* R-TRF-5: a discharge outcome closes the episode and ends its allocation with the review, in

@@ -224,15 +224,6 @@ static enum cc_status check_staff(struct tx *tx, const json_t *body, struct fiel
   return status;
 }
 
-static enum cc_status audit(struct exchange *x, struct tx *tx, const char *action,
-                            const char *resource_type, const char *id, const struct episode *ep,
-                            const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = resource_type,
-                              .resource_id = id, .service_user_id = ep->service_user_id,
-                              .outcome = "success", .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 void transfer_contacts_create(struct exchange *x) {
   const char *transfer_id = episode_child_id(x, NOT_FOUND);
   if (!transfer_id || !validate_body(x, CONTACT_FIELDS)) return;
@@ -290,7 +281,7 @@ void transfer_contacts_create(struct exchange *x) {
   details = json_pack("{s:s, s:s, s:s, s:b}", "transfer_id", transfer_id, "kind", kind,
                       "contact_on", params[2], "face_to_face",
                       json_is_true(json_object_get(x->body, "face_to_face")));
-  status = audit(x, &tx, "create", CONTACT_RESOURCE, PQgetvalue(res, 0, 0), &ep, details);
+  status = episode_audit(x, &tx, "create", CONTACT_RESOURCE, PQgetvalue(res, 0, 0), &ep, details);
   if (status == CC_OK && idem == IDEMPOTENCY_CLAIMED)
     status = idempotency_store(x, &tx, 201, PQgetvalue(res, 0, 1), NULL, NULL);
   if (status == CC_OK) status = tx_commit(&tx);
@@ -445,7 +436,7 @@ void transfers_update(struct exchange *x) {
   if (status != CC_OK) goto failed;
   details = json_pack("{s:[{s:s, s:n, s:s}]}", "changes", "field", "placement_ended_on", "old",
                       "new", ended_on);
-  status = audit(x, &tx, "update", TRANSFER_RESOURCE, transfer_id, &ep, details);
+  status = episode_audit(x, &tx, "update", TRANSFER_RESOURCE, transfer_id, &ep, details);
   /* The representation of GET /episodes/{id}/transfers/{transfer_id}: the R-TRF-4 clock now
    * has nothing more due. */
   if (status == CC_OK && !(transfer = json_loads(PQgetvalue(updated, 0, 2), 0, NULL)))

@@ -213,15 +213,6 @@ static const char *column_or_null(PGresult *res, int row, int col) {
   return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-static enum cc_status audit_transfer(struct exchange *x, struct tx *tx, const char *action,
-                                     const char *id, const struct episode *ep,
-                                     const json_t *details) {
-  struct audit_event event = {.action = action, .resource_type = RESOURCE, .resource_id = id,
-                              .service_user_id = ep->service_user_id, .outcome = "success",
-                              .details = details};
-  return audit_append(tx, &x->actor, &event);
-}
-
 static bool validate_body(struct exchange *x, const struct field_spec *fields) {
   struct field_errors errors = {0};
   fields_validate(x->body, fields, VALIDATE_CREATE, "", &errors);
@@ -493,7 +484,8 @@ void transfers_create(struct exchange *x) {
   enum idempotency_state idem = IDEMPOTENCY_NONE;
   enum cc_status status = CC_OK;
   if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
-                                  "The episode is closed: only an open episode is transferred.", &idem))
+                                  "The episode is closed: only an open episode is transferred.",
+                                  &idem))
     goto done;
   enum transfer_type type;
   if (!transfer_type_parse(text_of(x->body, "type"), &type)) {
@@ -529,7 +521,7 @@ void transfers_create(struct exchange *x) {
   const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s?, s:s?}", "type", params[1], "receiving_team_id", params[3],
                       "receiving_staff_id", params[4]);
-  status = audit_transfer(x, &tx, "create", id, &ep, details);
+  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
   if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "transfers", res, idem);
   if (status != CC_OK) goto failed;
   goto done;
@@ -671,7 +663,7 @@ void transfers_decide(struct exchange *x) {
   if (details && rejection)
     json_array_append_new(json_object_get(details, "changes"),
                           json_pack("{s:s}", "field", "rejection_reason"));
-  status = details ? audit_transfer(x, &tx, "update", id, &ep, details) : CC_INTERNAL;
+  status = details ? episode_audit(x, &tx, "update", RESOURCE, id, &ep, details) : CC_INTERNAL;
   transfer_reply(x, &tx, status, decided);
   goto done;
 failed:
@@ -768,12 +760,8 @@ static bool move_team(struct exchange *x, struct tx *tx, const struct episode *e
   if (status == CC_OK)
     details = json_pack("{s:[{s:s, s:s, s:s}], s:s}", "changes", "field", "team_id", "old",
                         PQgetvalue(res, 0, 0), "new", team_id, "transfer_id", id);
-  if (status == CC_OK) {
-    struct audit_event event = {.action = "update", .resource_type = "episode",
-                                .resource_id = ep->id, .service_user_id = ep->service_user_id,
-                                .outcome = "success", .details = details};
-    status = details ? audit_append(tx, &x->actor, &event) : CC_INTERNAL;
-  }
+  if (status == CC_OK)
+    status = details ? episode_audit(x, tx, "update", "episode", ep->id, ep, details) : CC_INTERNAL;
   json_decref(details);
   PQclear(res);
   if (status != CC_OK) {
@@ -925,7 +913,7 @@ void transfers_complete(struct exchange *x) {
                       "status", "old", "accepted", "new", "completed", "field", "completed_at",
                       "field", "completed_by", "ended_allocation_id", ended,
                       "resulting_allocation_id", resulting);
-  status = details ? audit_transfer(x, &tx, "update", id, &ep, details) : CC_INTERNAL;
+  status = details ? episode_audit(x, &tx, "update", RESOURCE, id, &ep, details) : CC_INTERNAL;
   transfer_reply(x, &tx, status, completed);
   goto done;
 failed:
@@ -965,7 +953,7 @@ void transfers_cancel(struct exchange *x) {
   details = json_pack("{s:[{s:s, s:s, s:s}, {s:s}, {s:s}, {s:s}]}", "changes", "field",
                       "status", "old", text_of(current, "status"), "new", "cancelled", "field",
                       "cancelled_at", "field", "cancelled_by", "field", "cancellation_reason");
-  status = details ? audit_transfer(x, &tx, "update", id, &ep, details) : CC_INTERNAL;
+  status = details ? episode_audit(x, &tx, "update", RESOURCE, id, &ep, details) : CC_INTERNAL;
   transfer_reply(x, &tx, status, cancelled);
   goto done;
 failed:
