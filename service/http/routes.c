@@ -20,6 +20,7 @@ static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "ov
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
+static const char *const REPORT_QUERY[] = {"from", "to", "team_id", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -127,6 +128,9 @@ const struct route ROUTES[] = {
     {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/caseloads", caseloads_team, ROLE_MANAGER, 0, NULL},
+
+    {"GET", "/reports", reports_list, ROLE_MANAGER | ROLE_REPORTING, 0, NULL},
+    {"GET", "/reports/{measure}", reports_get, ROLE_MANAGER | ROLE_REPORTING, 0, REPORT_QUERY},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

@@ -92,6 +92,9 @@ void transfers_decide(struct exchange *x);
 void transfers_complete(struct exchange *x);
 void transfers_cancel(struct exchange *x);
 /* resources/worklist.c */
+void reports_list(struct exchange *x);
+void reports_get(struct exchange *x);
+
 void worklist_mine(struct exchange *x);
 void worklist_team(struct exchange *x);
 void caseloads_team(struct exchange *x);

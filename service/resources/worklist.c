@@ -332,17 +332,18 @@ static enum cc_status add_referral_items(struct tx *tx, const char *team, const 
 /* The read of a worklist, naming every person it shows (resource_id: the team, or NULL). */
 static enum cc_status audit_worklist(struct exchange *x, struct tx *tx, const char *resource_type,
                                      const char *team, const json_t *items) {
-  json_t *shown = json_array();
+  /* Each person once, in the order they first appear (a team's list has thousands of items). */
+  json_t *shown = json_array(), *seen = json_object();
   size_t i;
   json_t *item;
   json_array_foreach(items, i, item) {
     json_t *id = json_object_get(item, "service_user_id");
-    bool seen = false;
-    size_t j;
-    json_t *s;
-    json_array_foreach(shown, j, s) seen = seen || json_equal(s, id);
-    if (!seen) json_array_append(shown, id);
+    const char *text = json_string_value(id);
+    if (!text || json_object_get(seen, text)) continue;
+    json_object_set(seen, text, json_true());
+    json_array_append(shown, id);
   }
+  json_decref(seen);
   json_t *details = json_pack("{s:o}", "service_user_ids", shown);
   struct audit_event event = {.action = "read", .resource_type = resource_type,
                               .resource_id = team, .outcome = "success", .details = details};

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zoneinfo
 
 import jwt
 import psycopg2
@@ -78,6 +79,35 @@ LISTS = {
     "team_caseloads": ("GET /teams/{id}/caseloads (a manager's team)",
                        lambda t, n: (f"/teams/{bench_id('team', team_of(n))}/caseloads", t.manager(n))),
 }
+REPORTS = ["cpa-review-compliance", "assessment-and-care-plan-timeliness", "risk-review-compliance",
+           "carers", "follow-up-after-discharge", "referrals", "caseloads", "data-quality"]
+
+
+def report_months():
+    """(the month 11 months ago, the previous month, the current month), YYYY-MM, in London."""
+    today = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London")).date()
+    index = today.year * 12 + today.month - 1
+    month = lambda i: f"{i // 12:04d}-{i % 12 + 1:02d}"
+    return month(index - 11), month(index - 1), month(index)
+
+
+def report_lists():
+    """Each report as a manager reads it (their team, the last 12 months) and as the reporting
+    role does (every team, the last complete month; the current one for data quality)."""
+    first, previous, current = report_months()
+    lists = {}
+    for measure in REPORTS:
+        key = "report_" + measure.replace("-", "_")
+        team = f"?from={current}" if measure == "data-quality" else f"?from={first}&to={current}"
+        region = f"?from={current}" if measure == "data-quality" else f"?from={previous}"
+        lists[key + "_team"] = (f"GET /reports/{measure}{team} (manager)",
+                                lambda t, n, m=measure, q=team: (f"/reports/{m}{q}", t.manager(n)))
+        lists[key + "_all"] = (f"GET /reports/{measure}{region} (reporting)",
+                               lambda t, n, m=measure, q=region: (f"/reports/{m}{q}", t.reporting))
+    return lists
+
+
+LISTS.update(report_lists())
 
 # The issue's targets for this 2-core machine.
 TARGET_RATIO = 0.70
@@ -185,14 +215,15 @@ def mint(key, subject, role="coordinator", ttl=6 * 3600):
 
 
 class Tokens:
-    """Real RS256 tokens: one for every clinician (also in tokens.tsv, for the wrk scripts) and
-    one for every team's manager."""
+    """Real RS256 tokens: one for every clinician (also in tokens.tsv, for the wrk scripts), one
+    for every team's manager and one for a reporting tool."""
 
     def __init__(self, env, data_dir):
         with open(env.private_key, "rb") as f:
             key = serialization.load_pem_private_key(f.read(), password=None)  # parsed once
         self.clinicians = {c: mint(key, f"bench-staff-{c}") for c in range(1, CLINICIANS + 1)}
         self.managers = {m: mint(key, f"bench-manager-{m}", "manager") for m in range(1, TEAMS + 1)}
+        self.reporting = mint(key, "bench-reporting", "reporting")
         with open(os.path.join(data_dir, "tokens.tsv"), "w") as out:
             for c, token in self.clinicians.items():
                 out.write(f"{c}\t{token}\n")
@@ -466,7 +497,7 @@ def trace_paths(env, args, data_dir, tokens):
     n = 1
     person = {"id": bench_id("service_user", n), "episode": bench_id("episode", n),
               "subject": f"bench-staff-{clinician_of(n)}"}
-    traces = {}
+    traces, list_traces = {}, {}
     try:
         service.wait_ready()
         for path in PATHS:
@@ -483,6 +514,13 @@ def trace_paths(env, args, data_dir, tokens):
                                  f" {sum(len(t) for t in trips)} statements, PostgreSQL logged"
                                  f" {len(statements)}")
             traces[path] = {"statements": statements, "round_trips": trips}
+        for kind, (_, request_of) in LISTS.items():
+            target, token = request_of(tokens, n)
+            pg_before = os.path.getsize(env.pg_log)
+            status, _, _ = http_once(service.port, "GET", target, {"Authorization": f"Bearer {token}"})
+            if status >= 300:
+                raise SystemExit(f"bench: tracing {kind}: HTTP {status}")
+            list_traces[kind] = parse_pg_trace(tail_from(env.pg_log, pg_before))
     finally:
         service.stop()
         set_tracing(env, False)
@@ -496,7 +534,48 @@ def trace_paths(env, args, data_dir, tokens):
             f" round trips: {trace['round_trips']}")
         summary[path] = {"statements": [sql for sql, _ in trace["statements"]],
                          "round_trips": trace["round_trips"]}
-    return summary
+    return summary, list_traces
+
+
+def plan_of(cur, sql, params):
+    """EXPLAIN ANALYZE of one traced statement with its parameters, in a session set up as the
+    service's are: its execution time, and the indexes and the tables read whole."""
+    cur.execute("SET jit = off; SET max_parallel_workers_per_gather = 0;"
+                " SET plan_cache_mode = force_custom_plan")
+    cur.execute("DEALLOCATE ALL")
+    cur.execute(f"PREPARE traced AS {sql}")
+    values = [params[i] for i in sorted(params or {})]
+    cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE traced"
+                + (f"({', '.join(['%s'] * len(values))})" if values else ""), values)
+    plan = cur.fetchone()[0][0]
+    indexes, scanned = set(), set()
+
+    def walk(node):
+        if "Index Name" in node:
+            indexes.add(node["Index Name"])
+        if node.get("Node Type") == "Seq Scan":
+            scanned.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan["Plan"])
+    return {"ms": round(plan["Execution Time"], 1), "indexes": sorted(indexes),
+            "seq_scans": sorted(scanned)}
+
+
+def explain_lists(env, list_traces):
+    """The plan of the costliest statement of each list and report, as proof of the indexes it
+    uses at this scale (the issue asks for EXPLAIN in the benchmark's output)."""
+    plans = {}
+    with env.connect("carecoord_owner") as conn, conn.cursor() as cur:
+        for kind, statements in list_traces.items():
+            found = []
+            for sql, params in statements:
+                if not re.match(r"(?is)^\s*(SELECT|WITH)\b", sql) or "audit_events (" in sql:
+                    continue
+                found.append({"statement": " ".join(sql.split())[:60], **plan_of(cur, sql, params)})
+            plans[kind] = max(found, key=lambda p: p["ms"]) if found else None
+    return plans
 
 
 def path_request(port, path, person, token):
@@ -790,6 +869,13 @@ def report(results):
         for r in unqueued.values():
             out.append(f"{r['route']:<56}{r['p50_ms']:>7.1f}{r['p99_ms']:>7.1f}{r['max_ms']:>7.1f}"
                        f"{r['errors']:>5}")
+    plans = results.get("plans")
+    if plans:
+        out += ["", "plans (EXPLAIN ANALYZE of each list's costliest statement, at this scale):"]
+        for kind, p in plans.items():
+            if p:
+                out.append(f"  {kind}: {p['ms']} ms, indexes: {', '.join(p['indexes']) or 'none'};"
+                           f" whole tables: {', '.join(p['seq_scans']) or 'none'}")
     a = results.get("sealing")
     if a:
         out.append(f"audit sealing: {a['events']} events chained in {a['seconds']} s"
@@ -860,7 +946,8 @@ def main():
         results["sealing"] = wait_sealed(env, service)
         if args.cold_starts:
             results["cold_start"] = cold_start(env, args)
-        results["sql"] = trace_paths(env, args, data_dir, tokens)
+        results["sql"], list_traces = trace_paths(env, args, data_dir, tokens)
+        results["plans"] = explain_lists(env, list_traces)
         results["paths"] = {}
         for path in args.paths.split(","):
             results["paths"][path] = measure_path(env, args, service, path, data_dir)

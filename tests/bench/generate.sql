@@ -17,6 +17,9 @@
 --     otherwise     in intake: a referral received or triaged, no episode
 --   assessments     for open episodes: most holistic assessments completed, some risk reviews,
 --                   some in progress, TOPs in substance-misuse teams
+--   care records    active care plans (some late, some not sent), reviews held at the policy
+--                   interval (some late, some missed), carers, hospital discharges with and
+--                   without a timely follow-up: what the worklists and reports count
 --   audit events    :events events spread over the last year, most of them reads by the
 --                   person's co-ordinator, some list reads naming ten people
 --
@@ -37,6 +40,24 @@ SELECT :teams * :per_team AS clinicians \gset
 
 BEGIN;
 SET LOCAL synchronous_commit = off;
+
+-- The episode facts (migration 0011) are computed once at the end, rather than by their
+-- triggers after every statement below (which would also leave each row's old versions behind).
+CREATE FUNCTION pg_temp.episode_facts_triggers(enabled boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  source text;
+BEGIN
+  FOREACH source IN ARRAY ARRAY['episodes', 'episode_care_level_changes', 'allocations',
+                                'assessments', 'care_plans', 'reviews'] LOOP
+    EXECUTE format('ALTER TABLE %I %s TRIGGER episode_facts_insert', source,
+                   CASE WHEN enabled THEN 'ENABLE' ELSE 'DISABLE' END);
+    EXECUTE format('ALTER TABLE %I %s TRIGGER episode_facts_update', source,
+                   CASE WHEN enabled THEN 'ENABLE' ELSE 'DISABLE' END);
+  END LOOP;
+END
+$$;
+DO $$ BEGIN PERFORM pg_temp.episode_facts_triggers(false); END $$;
 
 CREATE FUNCTION pg_temp.bench_id(kind text, n bigint) RETURNS uuid
   LANGUAGE sql IMMUTABLE AS $$ SELECT md5('carecoord-bench/' || kind || '/' || n)::uuid $$;
@@ -243,6 +264,88 @@ SELECT pg_temp.bench_id('assessment-tops-review', n), pg_temp.bench_id('episode'
        opened_at + interval '105 days', 'bench-staff-' || clinician, 2
   FROM bench_people WHERE band = 'open' AND team > 52;
 
+-- Care plans (R-CPL-1): the episodes with a completed holistic assessment have an active plan,
+-- activated 22 days after the episode opened (40 for one in six: late), sent to the person and
+-- the GP for three in four.
+INSERT INTO care_plans (id, episode_id, status, plan_version, content, created_at, created_by,
+                        updated_at, activated_at, version)
+SELECT pg_temp.bench_id('care-plan', n), pg_temp.bench_id('episode', n), 'active', 1,
+       '{"needs": [{"need": "Stable housing", "goals": ["Keep the tenancy"]}]}',
+       opened_at + interval '15 days', 'bench-staff-' || clinician,
+       opened_at + interval '22 days',
+       opened_at + CASE WHEN n % 6 = 1 THEN interval '40 days' ELSE interval '22 days' END, 2
+  FROM bench_people WHERE band = 'open' AND n % 4 <> 0;
+INSERT INTO care_plan_versions (care_plan_id, number, content, created_at, created_by)
+SELECT pg_temp.bench_id('care-plan', n), 1,
+       '{"needs": [{"need": "Stable housing", "goals": ["Keep the tenancy"]}]}',
+       opened_at + interval '22 days', 'bench-staff-' || clinician
+  FROM bench_people WHERE band = 'open' AND n % 4 <> 0;
+INSERT INTO care_plan_distributions (care_plan_id, plan_version, recipient_type, method, sent_on,
+                                     recorded_at, recorded_by)
+SELECT pg_temp.bench_id('care-plan', n), 1, r.recipient, 'post',
+       (opened_at + interval '24 days')::date, opened_at + interval '24 days',
+       'bench-staff-' || clinician
+  FROM bench_people CROSS JOIN (VALUES ('person'), ('gp')) AS r(recipient)
+ WHERE band = 'open' AND n % 4 IN (1, 2);
+
+-- Reviews (R-REV-1): every interval since the clock started (6 months on CPA, 12 not), held 5
+-- days early, or 10 days late for one in seven; one in nine has missed the latest.
+INSERT INTO reviews (episode_id, type, status, due_on, held_on, attendees, chaired_by, summary,
+                     outcome, care_level_before, care_level_after, next_review_due, created_at,
+                     created_by, updated_at, held_recorded_by, version)
+SELECT pg_temp.bench_id('episode', p.n), 'scheduled', 'held', r.due, r.held, '[]',
+       jsonb_build_object('name', 'Clinician ' || p.clinician), 'Review of person ' || p.n,
+       'continue', p.care_level, p.care_level, (r.held + p.every)::date, r.held, 'bench-staff-' ||
+       p.clinician, r.held, 'bench-staff-' || p.clinician, 2
+  FROM (SELECT *, CASE care_level WHEN 'cpa' THEN interval '6 months'
+                                  ELSE interval '12 months' END AS every
+          FROM bench_people WHERE band = 'open') p
+  CROSS JOIN LATERAL generate_series(1, 40) AS k
+  CROSS JOIN LATERAL (SELECT (p.opened_at + interval '1 day' + k * p.every)::date AS due) d
+  CROSS JOIN LATERAL (SELECT d.due, d.due + CASE WHEN p.n % 7 = 0 THEN 10 ELSE -5 END AS held) r
+ WHERE r.held <= current_date
+   AND NOT (p.n % 9 = 0 AND r.due + p.every > current_date);
+
+-- Carers (R-CAR-2): one in five people with an open episode has a carer, identified ten days in;
+-- half of them were offered an assessment, a quarter assessed.
+INSERT INTO carers (id, service_user_id, name, relationship, contact, under_18, lives_with_person,
+                    consent, identified_on, assessment, created_at, created_by, updated_at)
+SELECT pg_temp.bench_id('carer', n), pg_temp.bench_id('service_user', n), 'Carer ' || n,
+       'parent', '{"phone": "01632 960000"}', n % 50 = 2, n % 2 = 0, '{"share": "all"}',
+       (opened_at + interval '10 days')::date,
+       CASE WHEN n % 20 = 2 THEN jsonb_build_object(
+              'offered_on', (opened_at + interval '12 days')::date, 'response', 'accepted',
+              'completed_on', (opened_at + interval '40 days')::date, 'outcome', 'eligible')
+            WHEN n % 10 = 2 THEN jsonb_build_object(
+              'offered_on', (opened_at + interval '12 days')::date)
+            ELSE '{}'::jsonb END,
+       opened_at + interval '10 days', 'bench-staff-' || clinician, opened_at + interval '10 days'
+  FROM bench_people WHERE band = 'open' AND n % 5 = 2;
+
+-- Hospital discharges (R-TRF-3): one in twenty open episodes, over the last year; a face-to-face
+-- follow-up within 5 days for half of them, after 9 days for a quarter, none for the rest.
+INSERT INTO transfers (id, episode_id, type, status, reason, details, handover, proposed_at,
+                       proposed_by, decided_at, decided_by, completed_at, completed_by,
+                       updated_at, version)
+SELECT pg_temp.bench_id('transfer', n), pg_temp.bench_id('episode', n), 'hospital_discharge',
+       'completed', 'Discharged from the ward.',
+       jsonb_build_object('discharged_on', (now() - (n % 360) * interval '1 day')::date),
+       '{"care_plan": null, "risk_summary": null, "contacts": []}',
+       now() - (n % 360 + 2) * interval '1 day', 'bench-staff-' || clinician,
+       now() - (n % 360 + 1) * interval '1 day', 'bench-manager-' || team,
+       now() - (n % 360) * interval '1 day', 'bench-staff-' || clinician,
+       now() - (n % 360) * interval '1 day', 3
+  FROM bench_people WHERE band = 'open' AND n % 20 = 7;
+INSERT INTO transfer_contacts (transfer_id, kind, contact_on, face_to_face, by_staff_id,
+                               recorded_at, recorded_by)
+SELECT pg_temp.bench_id('transfer', n), 'follow_up',
+       (now() - (n % 360) * interval '1 day')::date + CASE WHEN n % 40 = 7 THEN 5 ELSE 9 END,
+       true, pg_temp.bench_id('staff', clinician), now(), 'bench-staff-' || clinician
+  FROM bench_people
+ WHERE band = 'open' AND n % 20 = 7 AND n % 80 IN (7, 47, 27)
+   AND (now() - (n % 360) * interval '1 day')::date + CASE WHEN n % 40 = 7 THEN 5 ELSE 9 END
+       <= current_date;
+
 -- The audit trail: a year of events, oldest first. Nine in ten are reads or changes of one
 -- person's record by their co-ordinator; one in ten is a list read naming ten people.
 INSERT INTO audit_events (occurred_at, actor, roles, action, resource_type, resource_id,
@@ -275,7 +378,15 @@ SELECT now() - (:events - i) * (interval '365 days' / :events),
           FROM (SELECT i, (i::bigint * 7919) % :users + 1 AS p, i % 10 = 0 AS listed
                   FROM generate_series(1, :events) AS i) numbered) e;
 
+DO $$
+BEGIN
+  PERFORM episode_facts_refresh(ARRAY(SELECT id FROM episodes));
+  PERFORM pg_temp.episode_facts_triggers(true);
+END
+$$;
+
 COMMIT;
 
-VACUUM (ANALYZE) teams, staff, service_users, episodes, referrals, episode_care_level_changes,
-  allocations, assessments, audit_events;
+VACUUM (ANALYZE) episode_facts, teams, staff, service_users, episodes, referrals,
+  episode_care_level_changes, allocations, assessments, care_plans, care_plan_versions,
+  care_plan_distributions, reviews, carers, transfers, transfer_contacts, audit_events;
