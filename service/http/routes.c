@@ -20,6 +20,7 @@ static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "ov
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
+static const char *const EXTRACT_QUERY[] = {"since", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -127,6 +128,9 @@ const struct route ROUTES[] = {
     {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/caseloads", caseloads_team, ROLE_MANAGER, 0, NULL},
+
+    /* Every person's records, pseudonymised: a refusal is audited as for a person's record. */
+    {"GET", "/extracts/{table}", extracts_stream, ROLE_REPORTING, PERSON, EXTRACT_QUERY},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},
