@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,35 @@ static void load_policy(config_lookup_fn lookup, struct policy *p, struct config
       (int)int_var(lookup, e, "CARECOORD_POLICY_OUT_OF_AREA_LIAISON_MONTHS", 6, 1, 24);
 }
 
+/* The key file's bytes, trailing newlines removed (so `openssl rand -hex 32 > file` works),
+ * PSEUDONYM_KEY_MIN..PSEUDONYM_KEY_MAX of them. */
+static void load_pseudonym_key(config_lookup_fn lookup, struct config *cfg,
+                               struct config_errors *errors) {
+  static const char NAME[] = "CARECOORD_PSEUDONYM_KEY_FILE";
+  cfg->pseudonym_key_file = text_var(lookup, NAME, NULL);
+  if (!cfg->pseudonym_key_file) return;
+  FILE *f = fopen(cfg->pseudonym_key_file, "rb");
+  if (!f) {
+    add_error(errors, NAME, "cannot read \"%.60s\"", cfg->pseudonym_key_file);
+    return;
+  }
+  unsigned char *key = cfg->pseudonym_key;
+  size_t len = fread(key, 1, PSEUDONYM_KEY_MAX, f);
+  /* A byte left after the largest key means the file is too long. */
+  bool too_long = len == PSEUDONYM_KEY_MAX && fgetc(f) != EOF;
+  bool failed = ferror(f);
+  fclose(f);
+  while (len && (key[len - 1] == '\n' || key[len - 1] == '\r')) len--;
+  if (failed)
+    add_error(errors, NAME, "cannot read \"%.60s\"", cfg->pseudonym_key_file);
+  else if (too_long || len < PSEUDONYM_KEY_MIN)
+    add_error(errors, NAME, "the key must be %d to %d bytes, got %s%zu", PSEUDONYM_KEY_MIN,
+              PSEUDONYM_KEY_MAX, too_long ? "more than " : "", len);
+  else
+    cfg->pseudonym_key_len = len;
+  if (!cfg->pseudonym_key_len) memset(cfg->pseudonym_key, 0, sizeof cfg->pseudonym_key);
+}
+
 int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors) {
   memset(cfg, 0, sizeof *cfg);
   errors->count = 0;
@@ -112,6 +142,9 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
     add_error(errors, "CARECOORD_LOG_LEVEL", "must be one of debug, info, warn, error");
   if (strlen(cfg->jwt_roles_claim) > 64)
     add_error(errors, "CARECOORD_JWT_ROLES_CLAIM", "must be at most 64 characters");
+  load_pseudonym_key(lookup, cfg, errors);
+  cfg->extract_concurrency =
+      (int)int_var(lookup, errors, "CARECOORD_EXTRACT_CONCURRENCY", 2, 1, 16);
   load_policy(lookup, &cfg->policy, errors);
   return errors->count ? -1 : 0;
 }

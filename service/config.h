@@ -7,6 +7,9 @@
 #include <stddef.h>
 
 #define CONFIG_MAX_ERRORS 32
+/* The pseudonymisation key of the extracts: the bytes of its file without trailing newlines. */
+#define PSEUDONYM_KEY_MIN 32
+#define PSEUDONYM_KEY_MAX 1024
 
 /* Care-cycle intervals (DOMAIN.md): policy settings a trust may change. */
 struct policy {
@@ -48,6 +51,12 @@ struct config {
   size_t jwt_cache_size; /* verified tokens remembered (auth/token_cache.h); 0 disables */
   const char *dev_signing_key_file;
   const char *log_level;
+  /* Extracts (resources/extracts.c): the key of the pseudonymised person ids, read from
+   * pseudonym_key_file; extracts answer 503 while no file is configured. */
+  const char *pseudonym_key_file;
+  unsigned char pseudonym_key[PSEUDONYM_KEY_MAX];
+  size_t pseudonym_key_len; /* 0: not configured */
+  int extract_concurrency;  /* extracts streaming at once */
   struct policy policy;
 };
 

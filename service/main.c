@@ -18,6 +18,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "log.h"
+#include "resources/resources.h"
 
 #define EXIT_USAGE 2
 
@@ -136,18 +137,25 @@ static int command_serve(const struct config *cfg) {
 
   struct db_pool *pool = NULL;
   struct metrics *metrics = metrics_new(ROUTE_COUNT);
+  struct extract_limit *extract_limit =
+      extract_limit_new(cfg->extract_concurrency, cfg->db_pool_size);
   int rc = 1;
-  if (!metrics || db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms,
-                                  cfg->db_statement_timeout_ms, &pool) != CC_OK)
+  if (!cfg->pseudonym_key_len)
+    log_message(LOG_WARN, "extracts are off: CARECOORD_PSEUDONYM_KEY_FILE is not set");
+  if (!metrics || !extract_limit ||
+      db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms,
+                  cfg->db_statement_timeout_ms, &pool) != CC_OK)
     goto done;
   if (check_schema(pool) != 0) goto done;
-  struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier};
+  struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier,
+                    .extract_limit = extract_limit};
   struct sealer *sealer = sealer_start(cfg->database_url);
   rc = server_run(&app);
   sealer_stop(sealer);
 done:
   db_pool_free(pool);
   metrics_free(metrics);
+  extract_limit_free(extract_limit);
   verifier_free(verifier);
   return rc;
 }

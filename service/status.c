@@ -16,6 +16,7 @@ static const struct cc_status_info STATUS_TABLE[CC_STATUS_COUNT] = {
   [CC_IDEMPOTENCY_KEY_REUSED] = {422, "idempotency-key-reused",
                                  "Idempotency key reused with a different request"},
   [CC_PRECONDITION_REQUIRED] = {428, "precondition-required", "Precondition required"},
+  [CC_NOT_ACCEPTABLE] = {406, "not-acceptable", "Not acceptable"},
   [CC_UNAVAILABLE] = {503, "service-unavailable", "Service temporarily unavailable"},
   [CC_INTERNAL] = {500, "internal-error", "Internal server error"},
 };

@@ -19,22 +19,50 @@
 struct reply_body {
   void (*done)(void *arg);
   void *done_arg;
+  /* A streamed body (reply_stream) produces its bytes by read and is released once; otherwise
+   * the body is data[0..len). */
+  reply_stream_read_fn read;
+  void (*release)(void *arg);
+  void *stream;
   size_t len;
   char data[];
 };
 
 static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max) {
   const struct reply_body *body = cls;
+  if (body->read) return body->read(body->stream, buf, max);
   if (pos >= body->len) return U_STREAM_END;
   size_t n = body->len - (size_t)pos < max ? body->len - (size_t)pos : max;
   memcpy(buf, body->data + pos, n);
   return (ssize_t)n;
 }
 
+static void body_release(struct reply_body *body) {
+  if (body->release) body->release(body->stream);
+  body->release = NULL;
+}
+
 static void body_free(void *cls) {
   struct reply_body *body = cls;
+  body_release(body);
   if (body->done) body->done(body->done_arg);
   free(body);
+}
+
+/* Hands body to the response; a later call replaces it (the earlier body is never sent, and
+ * released now). False when the HTTP library refused it (the caller still owns body). */
+static bool install_body(struct exchange *x, int http_status, struct reply_body *body,
+                         uint64_t size, size_t block) {
+  if (ulfius_set_stream_response(x->response, (unsigned)http_status, body_read, body_free, size,
+                                 block, body) != U_OK)
+    return false;
+  if (x->reply_body) { /* replaced: the response no longer owns it */
+    x->reply_body->done = NULL;
+    body_release(x->reply_body);
+    free(x->reply_body);
+  }
+  x->reply_body = body;
+  return true;
 }
 
 /* Sets status and body; a later call replaces both (the earlier body is never sent). */
@@ -42,19 +70,25 @@ static void set_body(struct exchange *x, int http_status, const char *text) {
   size_t len = strlen(text);
   struct reply_body *body = malloc(sizeof *body + len + 1);
   if (!body) return; /* no body: ulfius answers with its own error */
-  *body = (struct reply_body){x->reply_done, x->reply_done_arg, len};
+  *body = (struct reply_body){.done = x->reply_done, .done_arg = x->reply_done_arg, .len = len};
   memcpy(body->data, text, len + 1);
   size_t block = len == 0 ? 1 : len < BODY_BLOCK_MAX ? len : BODY_BLOCK_MAX;
-  if (ulfius_set_stream_response(x->response, (unsigned)http_status, body_read, body_free, len,
-                                 block, body) != U_OK) {
+  if (!install_body(x, http_status, body, len, block)) free(body);
+}
+
+bool reply_stream(struct exchange *x, int http_status, const char *content_type,
+                  reply_stream_read_fn read, void (*release)(void *stream), void *stream) {
+  struct reply_body *body = malloc(sizeof *body);
+  if (!body) return false;
+  *body = (struct reply_body){.done = x->reply_done, .done_arg = x->reply_done_arg,
+                              .read = read, .release = release, .stream = stream};
+  if (!install_body(x, http_status, body, U_STREAM_SIZE_UNKNOWN, BODY_BLOCK_MAX)) {
     free(body);
-    return;
+    return false;
   }
-  if (x->reply_body) { /* replaced: the response no longer owns it */
-    x->reply_body->done = NULL;
-    free(x->reply_body);
-  }
-  x->reply_body = body;
+  reply_header(x, "Content-Type", content_type);
+  x->status = http_status;
+  return true;
 }
 
 const char *exchange_header(const struct exchange *x, const char *name) {
@@ -112,6 +146,16 @@ void reply_problem(struct exchange *x, enum cc_status status, const char *fmt, .
     va_end(ap);
   }
   reply_problem_document(x, status, detail, NULL);
+}
+
+void reply_bad_request(struct exchange *x, const struct field_errors *errors, const char *fmt,
+                       ...) {
+  char detail[512] = "";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  reply_problem_document(x, CC_BAD_REQUEST, detail, errors);
 }
 
 void reply_validation(struct exchange *x, const struct field_errors *errors) {

@@ -18,6 +18,7 @@
 #define REQUEST_ID_MAX 128
 #define ROUTE_MAX_PARAMS 4
 
+struct extract_limit;
 struct metrics;
 struct route;
 struct verifier;
@@ -28,6 +29,7 @@ struct app {
   struct db_pool *pool;
   struct metrics *metrics;
   const struct verifier *verifier;
+  struct extract_limit *extract_limit; /* extracts streaming now (resources/extracts.c) */
 };
 
 struct exchange {
@@ -62,6 +64,22 @@ void reply_json(struct exchange *x, int http_status, json_t *body);
 void reply_problem(struct exchange *x, enum cc_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void reply_validation(struct exchange *x, const struct field_errors *errors);
+/* 400 bad-request naming the offending query parameters in errors (field: the parameter's
+ * name). */
+void reply_bad_request(struct exchange *x, const struct field_errors *errors, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+/* Produces the next piece of a streamed body into buf (at most max bytes): returns how many
+ * bytes, U_STREAM_END after the last, or U_STREAM_ERROR to abort the response (the client sees
+ * it cut short). */
+typedef ssize_t (*reply_stream_read_fn)(void *stream, char *buf, size_t max);
+/* Replies with a body of unknown length sent as it is produced (chunked), by read on the worker
+ * thread that sends it, which may block. release(stream) is called exactly once when the response
+ * is finished with: sent in full, aborted, or dropped with its connection (a client that goes
+ * away mid-stream); it frees what stream holds. On false nothing was installed and the caller
+ * still owns stream. */
+bool reply_stream(struct exchange *x, int http_status, const char *content_type,
+                  reply_stream_read_fn read, void (*release)(void *stream), void *stream);
 /* Sets ETag: "<version>". */
 void reply_etag(struct exchange *x, const char *version);
 

@@ -21,6 +21,7 @@ static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
 static const char *const REPORT_QUERY[] = {"from", "to", "team_id", NULL};
+static const char *const EXTRACT_QUERY[] = {"since", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -131,6 +132,8 @@ const struct route ROUTES[] = {
 
     {"GET", "/reports", reports_list, ROLE_MANAGER | ROLE_REPORTING, 0, NULL},
     {"GET", "/reports/{measure}", reports_get, ROLE_MANAGER | ROLE_REPORTING, 0, REPORT_QUERY},
+    /* Every person's records, pseudonymised: a refusal is audited as for a person's record. */
+    {"GET", "/extracts/{table}", extracts_stream, ROLE_REPORTING, PERSON, EXTRACT_QUERY},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

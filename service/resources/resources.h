@@ -98,6 +98,14 @@ void reports_get(struct exchange *x);
 void worklist_mine(struct exchange *x);
 void worklist_team(struct exchange *x);
 void caseloads_team(struct exchange *x);
+/* resources/extracts.c */
+void extracts_stream(struct exchange *x);
+/* How many extracts stream at once: at most `concurrency`, and never more than half the pool
+ * (at least one). Made at start-up (caller frees with extract_limit_free). */
+struct extract_limit;
+struct extract_limit *extract_limit_new(int concurrency, int pool_size);
+void extract_limit_free(struct extract_limit *limit);
+int extract_limit_max(const struct extract_limit *limit);
 /* resources/audit_events.c */
 void audit_events_list(struct exchange *x);
 void audit_events_verify(struct exchange *x);

@@ -1,3 +1,7 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "config.h"
 
@@ -86,10 +90,73 @@ static void test_key_sources_are_exclusive(void) {
   CHECK(mentions(&errors, "CARECOORD_JWT_JWKS_FILE"));
 }
 
+/* Writes text to a new temporary file whose path goes to path (caller unlinks). */
+static void write_temp(char path[64], const char *text) {
+  snprintf(path, 64, "/tmp/carecoord-test-key-XXXXXX");
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_pseudonym_key_is_read_without_its_newline(void) {
+  char path[64];
+  const char *hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+  char text[80];
+  snprintf(text, sizeof text, "%s\n", hex);
+  write_temp(path, text);
+  const struct var vars[] = {{"CARECOORD_PSEUDONYM_KEY_FILE", path}, {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == 0);
+  CHECK(cfg.pseudonym_key_len == 64 && memcmp(cfg.pseudonym_key, hex, 64) == 0);
+  CHECK(cfg.extract_concurrency == 2);
+  unlink(path);
+}
+
+static void test_pseudonym_key_is_off_by_default(void) {
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(NULL, &cfg, &errors) == 0);
+  CHECK(cfg.pseudonym_key_len == 0 && cfg.pseudonym_key_file == NULL);
+}
+
+static void test_short_missing_or_huge_pseudonym_keys_are_refused(void) {
+  char short_path[64], huge_path[64];
+  write_temp(short_path, "only 31 bytes of key material..\n");
+  static char huge[PSEUDONYM_KEY_MAX + 2];
+  memset(huge, 'k', PSEUDONYM_KEY_MAX + 1);
+  write_temp(huge_path, huge);
+  const char *paths[] = {short_path, "/nonexistent/carecoord/pseudonym.key", huge_path};
+  for (size_t i = 0; i < 3; i++) {
+    const struct var vars[] = {{"CARECOORD_PSEUDONYM_KEY_FILE", paths[i]}, {NULL, NULL}};
+    struct config cfg;
+    struct config_errors errors;
+    CHECK(load(vars, &cfg, &errors) == -1);
+    CHECK(errors.count == 1 && mentions(&errors, "CARECOORD_PSEUDONYM_KEY_FILE"));
+    CHECK(cfg.pseudonym_key_len == 0);
+  }
+  unlink(short_path);
+  unlink(huge_path);
+}
+
+static void test_extract_concurrency_is_bounded(void) {
+  const struct var vars[] = {{"CARECOORD_EXTRACT_CONCURRENCY", "0"}, {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == -1);
+  CHECK(mentions(&errors, "CARECOORD_EXTRACT_CONCURRENCY"));
+}
+
 int main(void) {
   test_defaults_follow_domain_policy();
   test_values_are_read();
   test_every_bad_variable_is_named();
   test_key_sources_are_exclusive();
+  test_pseudonym_key_is_read_without_its_newline();
+  test_pseudonym_key_is_off_by_default();
+  test_short_missing_or_huge_pseudonym_keys_are_refused();
+  test_extract_concurrency_is_bounded();
   return checks_report();
 }
