@@ -109,6 +109,19 @@ void extract_write_row(struct text_buffer *b, enum extract_format format,
     append(b, "\r\n", 2);
     return;
   }
+  text_buffer_append_json_object(b, names, kinds, values, count);
+  append(b, "\n", 1);
+}
+
+void text_buffer_append(struct text_buffer *b, const char *text) { append_text(b, text); }
+
+void text_buffer_append_json_string(struct text_buffer *b, const char *text) {
+  append_json_string(b, text);
+}
+
+void text_buffer_append_json_object(struct text_buffer *b, const char *const *names,
+                                    const enum value_kind *kinds, const char *const *values,
+                                    size_t count) {
   append(b, "{", 1);
   for (size_t i = 0; i < count; i++) {
     if (i) append(b, ",", 1);
@@ -116,5 +129,5 @@ void extract_write_row(struct text_buffer *b, enum extract_format format,
     append(b, ":", 1);
     append_json_value(b, kinds[i], values[i]);
   }
-  append(b, "}\n", 2);
+  append(b, "}", 1);
 }

@@ -1,6 +1,8 @@
 /* Rows of an extract as text: NDJSON (one JSON object per line) or CSV (RFC 4180: a header row,
  * CRLF line ends, fields quoted when they hold a comma, a quote or a line break, quotes
- * doubled). Pure: values in, text out, into a growable buffer the caller drains. */
+ * doubled). Pure: values in, text out, into a growable buffer the caller drains. The JSON
+ * writers also serve long lists (worklists) written straight to text rather than built as a
+ * tree of thousands of small JSON values. */
 #ifndef CARECOORD_EXTRACT_FORMAT_H
 #define CARECOORD_EXTRACT_FORMAT_H
 
@@ -22,6 +24,15 @@ struct text_buffer {
 void text_buffer_free(struct text_buffer *b);
 /* Empties the buffer, keeping its memory for the next rows. */
 void text_buffer_clear(struct text_buffer *b);
+
+/* Appends text as it is. */
+void text_buffer_append(struct text_buffer *b, const char *text);
+/* Appends text as a JSON string. */
+void text_buffer_append_json_string(struct text_buffer *b, const char *text);
+/* Appends one JSON object of the members names[i] = values[i] (no line end). */
+void text_buffer_append_json_object(struct text_buffer *b, const char *const *names,
+                                    const enum value_kind *kinds, const char *const *values,
+                                    size_t count);
 
 /* Appends the header row (CSV only: NDJSON has none). */
 void extract_write_header(struct text_buffer *b, enum extract_format format,

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "extract_format.h"
 #include "fields.h"
 #include "resources/episodes.h"
 #include "resources/resources.h"
@@ -88,21 +89,48 @@ struct person {
   const char *id, *name, *episode_id; /* episode_id NULL: an item not about an episode */
 };
 
+/* One item. A team's worklist has thousands, so they are plain structs, sorted and written out as
+ * JSON text directly rather than as a tree of JSON values. The person outlives the list (it
+ * points into the collected results); the dates and ids are copied. */
+struct item {
+  const char *kind, *rule;
+  const struct person *person;
+  char due[CIVIL_DATE_TEXT_LEN]; /* "" when undated */
+  bool overdue;
+  char record_id[UUID_TEXT_SIZE]; /* "" when none */
+};
+
+struct items {
+  struct item *all;
+  size_t n, cap;
+  bool failed; /* an allocation failed: the list is incomplete */
+};
+
 /* Appends an item when it passes the filter. due may be NULL (an undated item). */
-static void add_item(json_t *items, const struct filter *f, const char *kind, const char *rule,
-                     const struct person *p, const char *due, bool overdue,
+static void add_item(struct items *items, const struct filter *f, const char *kind,
+                     const char *rule, const struct person *p, const char *due, bool overdue,
                      const char *record_id) {
   if (f->kind && strcmp(f->kind, kind) != 0) return;
   if (f->overdue >= 0 && overdue != (f->overdue == 1)) return;
   if (f->due_before && (!due || strcmp(due, f->due_before) >= 0)) return;
-  json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:b, s:s?}", "kind",
-                                         kind, "rule", rule, "service_user_id", p->id,
-                                         "display_name", p->name, "episode_id", p->episode_id,
-                                         "due", due, "overdue", overdue, "record_id", record_id));
+  if (items->n == items->cap) {
+    size_t cap = items->cap ? items->cap * 2 : 256;
+    struct item *grown = realloc(items->all, cap * sizeof *grown);
+    if (!grown) {
+      items->failed = true;
+      return;
+    }
+    items->all = grown;
+    items->cap = cap;
+  }
+  struct item *it = &items->all[items->n++];
+  *it = (struct item){.kind = kind, .rule = rule, .person = p, .overdue = overdue};
+  snprintf(it->due, sizeof it->due, "%s", due ? due : "");
+  snprintf(it->record_id, sizeof it->record_id, "%s", record_id ? record_id : "");
 }
 
 /* An item for a clock of the episode summary: one-off clocks only until met. */
-static void add_clock_item(json_t *items, const struct filter *f, const json_t *clocks,
+static void add_clock_item(struct items *items, const struct filter *f, const json_t *clocks,
                            const char *kind, bool once, const struct person *p) {
   const json_t *clock = json_object_get(clocks, kind);
   const char *due = json_string_value(json_object_get(clock, "due"));
@@ -112,7 +140,7 @@ static void add_clock_item(json_t *items, const struct filter *f, const json_t *
 }
 
 /* The items of one episode, from its summary. */
-static void add_episode_items(json_t *items, const struct filter *f, const json_t *episode,
+static void add_episode_items(struct items *items, const struct filter *f, const json_t *episode,
                               const struct person *p) {
   const json_t *summary = json_object_get(episode, "summary");
   const json_t *clocks = json_object_get(summary, "clocks");
@@ -141,7 +169,8 @@ static const struct person *person_of(const struct person *people, int n, const 
 
 /* R-CAR-2 items of the carers of the people. A person with two episodes on the list shows a
  * carer once (under the first). */
-static enum cc_status add_carer_items(struct exchange *x, json_t *items, const struct filter *f,
+static enum cc_status add_carer_items(struct exchange *x, struct items *items,
+                                      const struct filter *f,
                                       PGresult *res, const struct person *people, int n,
                                       const char *today) {
   for (int r = 0; r < PQntuples(res); r++) {
@@ -163,7 +192,7 @@ static enum cc_status add_carer_items(struct exchange *x, json_t *items, const s
 }
 
 /* R-TRF-3 and R-TRF-4 items of the completed transfers whose clocks still run. */
-static enum cc_status add_transfer_items(struct exchange *x, json_t *items,
+static enum cc_status add_transfer_items(struct exchange *x, struct items *items,
                                          const struct filter *f, PGresult *res,
                                          const struct person *people, int n) {
   for (int r = 0; r < PQntuples(res); r++) {
@@ -188,28 +217,53 @@ static enum cc_status add_transfer_items(struct exchange *x, json_t *items,
 
 /* Dated items first, soonest due first; undated ones after; then by person and kind. */
 static int compare_items(const void *a, const void *b) {
-  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-  const char *dx = json_string_value(json_object_get(x, "due"));
-  const char *dy = json_string_value(json_object_get(y, "due"));
-  if (dx && dy && strcmp(dx, dy) != 0) return strcmp(dx, dy);
-  if (!dx != !dy) return dx ? -1 : 1;
-  int c = strcmp(json_string_value(json_object_get(x, "display_name")),
-                 json_string_value(json_object_get(y, "display_name")));
-  if (c) return c;
-  return strcmp(json_string_value(json_object_get(x, "kind")),
-                json_string_value(json_object_get(y, "kind")));
+  const struct item *x = a, *y = b;
+  if (x->due[0] && y->due[0]) {
+    int c = strcmp(x->due, y->due);
+    if (c) return c;
+  } else if (x->due[0] != y->due[0]) {
+    return x->due[0] ? -1 : 1;
+  }
+  int c = strcmp(x->person->name, y->person->name);
+  return c ? c : strcmp(x->kind, y->kind);
 }
 
-static json_t *sorted_new(json_t *items) {
-  size_t n = json_array_size(items);
-  json_t **all = calloc(n ? n : 1, sizeof *all);
-  if (!all) return NULL;
-  for (size_t i = 0; i < n; i++) all[i] = json_array_get(items, i);
-  qsort(all, n, sizeof *all, compare_items);
-  json_t *sorted = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append(sorted, all[i]);
-  free(all);
-  return sorted;
+/* {"today": ..., "items": [...]}, the items sorted; caller frees. NULL when out of memory. */
+static char *worklist_text_new(const char *today, struct items *items) {
+  static const char *const NAMES[] = {"kind",       "rule", "service_user_id", "display_name",
+                                      "episode_id", "due",  "overdue",         "record_id"};
+  static const enum value_kind KINDS_OF[] = {VALUE_TEXT, VALUE_TEXT, VALUE_TEXT, VALUE_TEXT,
+                                             VALUE_TEXT, VALUE_TEXT, VALUE_BOOL, VALUE_TEXT};
+  if (items->n) qsort(items->all, items->n, sizeof *items->all, compare_items);
+  struct text_buffer b = {0};
+  text_buffer_append(&b, "{\"today\":");
+  text_buffer_append_json_string(&b, today);
+  text_buffer_append(&b, ",\"items\":[");
+  for (size_t i = 0; i < items->n; i++) {
+    const struct item *it = &items->all[i];
+    const char *values[] = {it->kind,
+                            it->rule,
+                            it->person->id,
+                            it->person->name,
+                            it->person->episode_id,
+                            it->due[0] ? it->due : NULL,
+                            it->overdue ? "t" : "f",
+                            it->record_id[0] ? it->record_id : NULL};
+    if (i) text_buffer_append(&b, ",");
+    text_buffer_append_json_object(&b, NAMES, KINDS_OF, values, 8);
+  }
+  text_buffer_append(&b, "]}");
+  if (b.failed || !b.data) {
+    text_buffer_free(&b);
+    return NULL;
+  }
+  char *text = realloc(b.data, b.len + 1);
+  if (!text) {
+    text_buffer_free(&b);
+    return NULL;
+  }
+  text[b.len] = '\0';
+  return text;
 }
 
 /* The query: kind, overdue (true|false), due_before (a date). Replies 400 on a bad value. */
@@ -256,20 +310,22 @@ static char *id_array_new(const struct person *people, int n, bool episodes) {
 
 /* What a worklist is computed from, and its items (unsorted). */
 struct collected {
-  PGresult *episodes, *carers, *transfers;
+  PGresult *episodes, *carers, *transfers, *referrals;
   json_t *docs; /* each episode's representation with its summary */
-  struct person *people;
+  struct person *people, *referral_people;
   int n;
   char *person_ids, *episode_ids;
-  json_t *items;
+  struct items items;
 };
 
 static void collected_free(struct collected *c) {
   free(c->person_ids);
   free(c->episode_ids);
   free(c->people);
+  free(c->referral_people);
   json_decref(c->docs);
-  json_decref(c->items);
+  free(c->items.all);
+  PQclear(c->referrals);
   PQclear(c->transfers);
   PQclear(c->carers);
   PQclear(c->episodes);
@@ -281,7 +337,7 @@ static void collected_free(struct collected *c) {
 static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db_stmt *episodes_stmt,
                               const char *param, const struct filter *f, const char *today,
                               struct collected *c) {
-  *c = (struct collected){.docs = json_array(), .items = json_array()};
+  *c = (struct collected){.docs = json_array()};
   enum cc_status status = tx_exec(tx, episodes_stmt, (const char *const[]){param}, &c->episodes);
   c->n = status == CC_OK ? PQntuples(c->episodes) : 0;
   if (status == CC_OK && !(c->people = calloc(c->n ? (size_t)c->n : 1, sizeof *c->people)))
@@ -295,7 +351,7 @@ static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db
                                    PQgetvalue(c->episodes, r, EPISODE_PERSON_NAME_COLUMN),
                                    PQgetvalue(c->episodes, r, 0)};
     if (status == CC_OK && !c->people[r].id) status = CC_INTERNAL;
-    if (status == CC_OK) add_episode_items(c->items, f, episode, &c->people[r]);
+    if (status == CC_OK) add_episode_items(&c->items, f, episode, &c->people[r]);
   }
   if (status != CC_OK || c->n == 0) return status;
   c->person_ids = id_array_new(c->people, c->n, false);
@@ -308,40 +364,39 @@ static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db
   status = tx_exec_batch(tx, 2, stmts, params, res);
   c->carers = res[0];
   c->transfers = res[1];
-  if (status == CC_OK) status = add_carer_items(x, c->items, f, c->carers, c->people, c->n, today);
-  if (status == CC_OK) status = add_transfer_items(x, c->items, f, c->transfers, c->people, c->n);
+  if (status == CC_OK) status = add_carer_items(x, &c->items, f, c->carers, c->people, c->n, today);
+  if (status == CC_OK) status = add_transfer_items(x, &c->items, f, c->transfers, c->people, c->n);
   return status;
 }
 
-/* R-REF-1: the team's referrals awaiting a response, as items. */
+/* R-REF-1: the team's referrals awaiting a response, as items (their people kept in c). */
 static enum cc_status add_referral_items(struct tx *tx, const char *team, const struct filter *f,
-                                         json_t *items) {
-  PGresult *res = NULL;
-  enum cc_status status = tx_exec(tx, &TEAM_REFERRALS, (const char *const[]){team}, &res);
-  for (int r = 0; status == CC_OK && r < PQntuples(res); r++) {
+                                         struct collected *c) {
+  enum cc_status status = tx_exec(tx, &TEAM_REFERRALS, (const char *const[]){team}, &c->referrals);
+  int n = status == CC_OK ? PQntuples(c->referrals) : 0;
+  if (status == CC_OK && !(c->referral_people = calloc(n ? (size_t)n : 1, sizeof(struct person))))
+    return CC_INTERNAL;
+  for (int r = 0; r < n; r++) {
     char due[11];
-    uk_local_date((time_t)atoll(PQgetvalue(res, r, 3)), due);
-    struct person p = {PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), NULL};
-    add_item(items, f, "referral_response", "R-REF-1", &p, due,
-             strcmp(PQgetvalue(res, r, 4), "t") == 0, PQgetvalue(res, r, 0));
+    uk_local_date((time_t)atoll(PQgetvalue(c->referrals, r, 3)), due);
+    c->referral_people[r] = (struct person){PQgetvalue(c->referrals, r, 1),
+                                            PQgetvalue(c->referrals, r, 2), NULL};
+    add_item(&c->items, f, "referral_response", "R-REF-1", &c->referral_people[r], due,
+             strcmp(PQgetvalue(c->referrals, r, 4), "t") == 0, PQgetvalue(c->referrals, r, 0));
   }
-  PQclear(res);
   return status;
 }
 
 /* The read of a worklist, naming every person it shows (resource_id: the team, or NULL). */
 static enum cc_status audit_worklist(struct exchange *x, struct tx *tx, const char *resource_type,
-                                     const char *team, const json_t *items) {
+                                     const char *team, const struct items *items) {
   /* Each person once, in the order they first appear (a team's list has thousands of items). */
   json_t *shown = json_array(), *seen = json_object();
-  size_t i;
-  json_t *item;
-  json_array_foreach(items, i, item) {
-    json_t *id = json_object_get(item, "service_user_id");
-    const char *text = json_string_value(id);
-    if (!text || json_object_get(seen, text)) continue;
-    json_object_set(seen, text, json_true());
-    json_array_append(shown, id);
+  for (size_t i = 0; i < items->n; i++) {
+    const char *id = items->all[i].person->id;
+    if (json_object_get(seen, id)) continue;
+    json_object_set(seen, id, json_true());
+    json_array_append_new(shown, json_string(id));
   }
   json_decref(seen);
   json_t *details = json_pack("{s:o}", "service_user_ids", shown);
@@ -353,14 +408,16 @@ static enum cc_status audit_worklist(struct exchange *x, struct tx *tx, const ch
 }
 
 static void reply_worklist(struct exchange *x, struct tx *tx, enum cc_status status,
-                           const char *today, json_t *list) {
-  json_t *items = status == CC_OK ? sorted_new(list) : NULL;
-  if (status == CC_OK && !items) status = CC_INTERNAL;
+                           const char *today, struct items *items) {
+  if (status == CC_OK && items->failed) status = CC_INTERNAL;
+  char *text = status == CC_OK ? worklist_text_new(today, items) : NULL;
+  if (status == CC_OK && !text) status = CC_INTERNAL;
   if (status == CC_OK) status = tx_commit(tx);
   if (status != CC_OK)
     reply_problem(x, status, NULL);
   else
-    reply_json(x, 200, json_pack("{s:s, s:o}", "today", today, "items", items));
+    reply_json_text(x, 200, text);
+  free(text);
 }
 
 void worklist_mine(struct exchange *x) {
@@ -373,8 +430,8 @@ void worklist_mine(struct exchange *x) {
   enum cc_status status = tx_begin(x->app->pool, &tx);
   if (status == CC_OK)
     status = collect(x, &tx, &EPISODES_OF_HOLDER, x->principal.subject, &f, today, &c);
-  if (status == CC_OK) status = audit_worklist(x, &tx, "worklist", NULL, c.items);
-  reply_worklist(x, &tx, status, today, c.items);
+  if (status == CC_OK) status = audit_worklist(x, &tx, "worklist", NULL, &c.items);
+  reply_worklist(x, &tx, status, today, &c.items);
   collected_free(&c);
   tx_end(&tx);
 }
@@ -423,9 +480,9 @@ void worklist_team(struct exchange *x) {
   if (!team_manager(x, &tx, "team_worklist")) goto done;
   const char *team = x->params[0];
   enum cc_status status = collect(x, &tx, &EPISODES_OF_TEAM, team, &f, today, &c);
-  if (status == CC_OK) status = add_referral_items(&tx, team, &f, c.items);
-  if (status == CC_OK) status = audit_worklist(x, &tx, "team_worklist", team, c.items);
-  reply_worklist(x, &tx, status, today, c.items);
+  if (status == CC_OK) status = add_referral_items(&tx, team, &f, &c);
+  if (status == CC_OK) status = audit_worklist(x, &tx, "team_worklist", team, &c.items);
+  reply_worklist(x, &tx, status, today, &c.items);
 done:
   collected_free(&c);
   tx_end(&tx);
@@ -501,12 +558,14 @@ void caseloads_team(struct exchange *x) {
     json_t *deputy_load = deputy ? json_object_get(by_staff, deputy) : NULL;
     if (deputy_load) increment(deputy_load, "deputy_for");
   }
-  json_t *item;
-  json_array_foreach(c.items, i, item) {
-    json_t *load = json_object_get(holder_of_episode,
-                                   json_string_value(json_object_get(item, "episode_id")));
-    if (load && json_is_true(json_object_get(item, "overdue"))) increment(load, "overdue_items");
+  for (size_t k = 0; k < c.items.n; k++) {
+    const struct item *it = &c.items.all[k];
+    json_t *load = it->person->episode_id
+                       ? json_object_get(holder_of_episode, it->person->episode_id)
+                       : NULL;
+    if (load && it->overdue) increment(load, "overdue_items");
   }
+  if (c.items.failed) status = CC_INTERNAL;
   json_decref(holder_of_episode);
   if (status == CC_OK) {
     /* Counts only: no person is shown, but who looked at the team's caseloads is on record. */
