@@ -31,6 +31,13 @@ CREATE TABLE episode_facts (
   -- there is no current allocation, or no active plan.
   allocation_preferences_recorded boolean,
   care_plan_agreement_recorded boolean,
+  -- Who holds the current allocation (staff, or an external holder by name) and deputises.
+  holder_staff_id       uuid,
+  external_holder_name  text,
+  deputy_staff_id       uuid,
+  -- The episode summary's care_plan: the active plan's id and version, whether that version was
+  -- agreed (and signed) and sent to the person and the GP (R-CPL-4); NULL without one.
+  care_plan_summary     jsonb,
   -- When the first holistic assessment, the last assessment with a risk section, the last TOPs
   -- were completed; when the first care plan was activated; the last review held.
   holistic_completed_at timestamptz,
@@ -78,9 +85,13 @@ BEGIN
          clock.started_at, london_date(clock.started_at),
          held.role,
          CASE WHEN held.id IS NOT NULL THEN held.preferred_coordinator_gender IS NOT NULL END,
-         (SELECT EXISTS (SELECT 1 FROM care_plan_agreements g WHERE g.care_plan_id = p.id
-                           AND g.plan_version = p.plan_version)
-            FROM care_plans p WHERE p.episode_id = e.id AND p.status = 'active'),
+         CASE WHEN plan.id IS NOT NULL THEN plan.agreement IS NOT NULL END,
+         held.holder_staff_id, held.external_holder_name, held.deputy_staff_id,
+         CASE WHEN plan.id IS NOT NULL THEN jsonb_build_object(
+           'id', plan.id, 'plan_version', plan.plan_version,
+           'agreed', (plan.agreement ->> 'agreed')::boolean,
+           'signed', COALESCE(plan.agreement ->> 'how' = 'signed', false),
+           'sent_to_person', plan.sent_to_person, 'sent_to_gp', plan.sent_to_gp) END,
          (SELECT min(c.completed_at) FROM assessments c WHERE c.episode_id = e.id
             AND c.status = 'completed' AND c.type = 'holistic'),
          (SELECT max(c.completed_at) FROM assessments c WHERE c.episode_id = e.id
@@ -113,6 +124,20 @@ BEGIN
                           AND a.role IN ('care_coordinator', 'lead_professional')
                         ORDER BY a.started_at, a.id LIMIT 1) clock ON true
     LEFT JOIN allocations held ON held.episode_id = e.id AND held.ended_at IS NULL
+    -- The active plan, the agreement in force for its version (the latest recorded), and
+    -- whether that version was sent to the person and to the GP.
+    LEFT JOIN LATERAL (
+      SELECT p.id, p.plan_version,
+             (SELECT g.agreement FROM care_plan_agreements g WHERE g.care_plan_id = p.id
+                 AND g.plan_version = p.plan_version
+               ORDER BY g.recorded_at DESC, g.id DESC LIMIT 1) AS agreement,
+             EXISTS (SELECT 1 FROM care_plan_distributions d WHERE d.care_plan_id = p.id
+                        AND d.plan_version = p.plan_version
+                        AND d.recipient_type = 'person') AS sent_to_person,
+             EXISTS (SELECT 1 FROM care_plan_distributions d WHERE d.care_plan_id = p.id
+                        AND d.plan_version = p.plan_version
+                        AND d.recipient_type = 'gp') AS sent_to_gp
+        FROM care_plans p WHERE p.episode_id = e.id AND p.status = 'active') plan ON true
    WHERE e.id = ANY (ids)
   ON CONFLICT (episode_id) DO UPDATE SET
     service_user_id = EXCLUDED.service_user_id, team_id = EXCLUDED.team_id,
@@ -122,6 +147,9 @@ BEGIN
     current_allocation_role = EXCLUDED.current_allocation_role,
     allocation_preferences_recorded = EXCLUDED.allocation_preferences_recorded,
     care_plan_agreement_recorded = EXCLUDED.care_plan_agreement_recorded,
+    holder_staff_id = EXCLUDED.holder_staff_id,
+    external_holder_name = EXCLUDED.external_holder_name,
+    deputy_staff_id = EXCLUDED.deputy_staff_id, care_plan_summary = EXCLUDED.care_plan_summary,
     holistic_completed_at = EXCLUDED.holistic_completed_at,
     risk_completed_at = EXCLUDED.risk_completed_at,
     tops_completed_at = EXCLUDED.tops_completed_at,
@@ -147,6 +175,7 @@ BEGIN
 END
 $$;
 
+-- Agreements and distributions name their care plan.
 CREATE FUNCTION episode_facts_after_agreements() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
@@ -156,13 +185,16 @@ BEGIN
 END
 $$;
 
--- A trigger with transition tables names one event, hence two per table (agreements are never
--- changed, only added).
+-- A trigger with transition tables names one event, hence two per table (agreements and
+-- distributions are never changed, only added).
 CREATE TRIGGER episode_facts_insert AFTER INSERT ON episodes REFERENCING NEW TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION episode_facts_after_episodes();
 CREATE TRIGGER episode_facts_update AFTER UPDATE ON episodes REFERENCING NEW TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION episode_facts_after_episodes();
 CREATE TRIGGER episode_facts_insert AFTER INSERT ON care_plan_agreements
+  REFERENCING NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION episode_facts_after_agreements();
+CREATE TRIGGER episode_facts_insert AFTER INSERT ON care_plan_distributions
   REFERENCING NEW TABLE AS changed
   FOR EACH STATEMENT EXECUTE FUNCTION episode_facts_after_agreements();
 DO $$

@@ -1,5 +1,6 @@
-/* What the episode summary (resources/episodes.c) reads of an episode's care plan, written
- * once with resources/care_plans.c. */
+/* How a care plan's agreement and distribution are read, written once for resources/care_plans.c.
+ * The episode summary's care_plan is kept with the episode facts
+ * (db/migrations/0011_episode_facts.sql), by the same rules. */
 #ifndef CARECOORD_CARE_PLANS_H
 #define CARECOORD_CARE_PLANS_H
 
@@ -12,14 +13,5 @@
 #define SENT_TO(P, WHO)                                                                          \
   "EXISTS (SELECT 1 FROM care_plan_distributions d WHERE d.care_plan_id = " P ".id"              \
   " AND d.plan_version = " P ".plan_version AND d.recipient_type = '" WHO "')"
-
-/* summary.care_plan of the episode e: its active plan's version and whether that version was
- * agreed and sent to the person and the GP (R-CPL-4), or null. */
-#define CARE_PLAN_SUMMARY(E)                                                                     \
-  "(SELECT json_build_object('id', p.id, 'plan_version', p.plan_version,"                        \
-  " 'agreed', (" AGREEMENT_OF("p", "p.plan_version") "->>'agreed')::boolean,"                    \
-  " 'signed', COALESCE(" AGREEMENT_OF("p", "p.plan_version") "->>'how' = 'signed', false),"     \
-  " 'sent_to_person', " SENT_TO("p", "person") ", 'sent_to_gp', " SENT_TO("p", "gp") ")"         \
-  " FROM care_plans p WHERE p.episode_id = " E ".id AND p.status = 'active')"
 
 #endif

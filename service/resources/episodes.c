@@ -14,7 +14,6 @@
 
 #include "http/cursor.h"
 #include "resources/allocations.h"
-#include "resources/care_plans.h"
 #include "resources/person_page.h"
 #include "resources/record.h"
 #include "resources/resources.h"
@@ -74,7 +73,7 @@ static const struct db_stmt EPISODE_FIND = {
   "   'clocks_started_by_allocation_id', clock.id,"                                              \
   "   'open_change_request_id', (SELECT r.id FROM allocation_change_requests r"                  \
   "     WHERE r.episode_id = e.id AND r.status = 'requested'),"                                  \
-  "   'care_plan', " CARE_PLAN_SUMMARY("e") "))::text,"                                           \
+  "   'care_plan', f.care_plan_summary))::text,"                                                 \
   " e.id::text, " EPISODE_FACTS
 
 /* The columns the summary is computed from (episode_add_summary), after the first four. */
@@ -108,18 +107,20 @@ const struct db_stmt EPISODES_OF_HOLDER = {
 #define EPISODE_LEAN_COLUMNS                                                                     \
   "e.id, NULL, json_build_object('id', e.id, 'service_user_id', e.service_user_id,"             \
   " 'care_level', e.care_level, 'summary', json_build_object("                                   \
-  "   'current_allocation', (SELECT json_build_object('holder_staff_id', a.holder_staff_id,"     \
-  "     'holder_name', COALESCE(h.name, a.external_holder_name), 'role', a.role,"               \
-  "     'deputy_staff_id', a.deputy_staff_id) FROM allocations a"                                \
-  "     LEFT JOIN staff h ON h.id = a.holder_staff_id"                                          \
-  "     WHERE a.episode_id = e.id AND a.ended_at IS NULL),"                                      \
-  "   'care_plan', " CARE_PLAN_SUMMARY("e") "))::text,"                                           \
+  "   'current_allocation', CASE WHEN f.current_allocation_role IS NOT NULL THEN"                \
+  "     json_build_object('holder_staff_id', f.holder_staff_id, 'holder_name',"                  \
+  "       COALESCE((SELECT h.name FROM staff h WHERE h.id = f.holder_staff_id),"               \
+  "         f.external_holder_name), 'role', f.current_allocation_role,"                         \
+  "       'deputy_staff_id', f.deputy_staff_id) END,"                                            \
+  "   'care_plan', f.care_plan_summary))::text,"                                                 \
   " e.id::text, " EPISODE_FACTS
 
 const struct db_stmt EPISODES_OF_TEAM = {
     "episodes_of_team",
     "SELECT " EPISODE_LEAN_COLUMNS ", " PERSON_NAME EPISODE_LEAN_FROM
-    " WHERE e.status = 'open' AND e.team_id = $1::uuid ORDER BY e.id",
+    " WHERE e.status = 'open' AND e.team_id = $1::uuid"
+    "   AND f.team_id = $1::uuid AND f.status = 'open'" /* the same, but lets it use facts' index */
+    " ORDER BY e.id",
     1};
 
 static const struct db_stmt EPISODE_LIST = {

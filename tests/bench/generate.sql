@@ -46,14 +46,12 @@ SET LOCAL synchronous_commit = off;
 CREATE FUNCTION pg_temp.episode_facts_triggers(enabled boolean) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-  source text;
+  t record;
 BEGIN
-  FOREACH source IN ARRAY ARRAY['episodes', 'episode_care_level_changes', 'allocations',
-                                'assessments', 'care_plans', 'reviews'] LOOP
-    EXECUTE format('ALTER TABLE %I %s TRIGGER episode_facts_insert', source,
-                   CASE WHEN enabled THEN 'ENABLE' ELSE 'DISABLE' END);
-    EXECUTE format('ALTER TABLE %I %s TRIGGER episode_facts_update', source,
-                   CASE WHEN enabled THEN 'ENABLE' ELSE 'DISABLE' END);
+  FOR t IN SELECT tgrelid::regclass::text AS rel, tgname FROM pg_trigger
+            WHERE tgname LIKE 'episode\_facts\_%' AND NOT tgisinternal LOOP
+    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', t.rel,
+                   CASE WHEN enabled THEN 'ENABLE' ELSE 'DISABLE' END, t.tgname);
   END LOOP;
 END
 $$;
