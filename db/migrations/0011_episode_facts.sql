@@ -31,6 +31,9 @@ CREATE TABLE episode_facts (
   -- there is no current allocation, or no active plan.
   allocation_preferences_recorded boolean,
   care_plan_agreement_recorded boolean,
+  -- Whether the person's record lacks an address, a GP practice (data quality, 000 §4.9).
+  person_address_missing boolean NOT NULL,
+  person_gp_practice_missing boolean NOT NULL,
   -- Who holds the current allocation (staff, or an external holder by name) and deputises.
   holder_staff_id       uuid,
   external_holder_name  text,
@@ -86,6 +89,7 @@ BEGIN
          held.role,
          CASE WHEN held.id IS NOT NULL THEN held.preferred_coordinator_gender IS NOT NULL END,
          CASE WHEN plan.id IS NOT NULL THEN plan.agreement IS NOT NULL END,
+         su.address IS NULL, su.gp_practice IS NULL,
          held.holder_staff_id, held.external_holder_name, held.deputy_staff_id,
          CASE WHEN plan.id IS NOT NULL THEN jsonb_build_object(
            'id', plan.id, 'plan_version', plan.plan_version,
@@ -120,6 +124,7 @@ BEGIN
                      FROM assessments c WHERE c.episode_id = e.id AND c.status = 'completed'
                       AND c.risk IS NOT NULL), '{}'::datemultirange)
     FROM episodes e
+    JOIN service_users su ON su.id = e.service_user_id
     LEFT JOIN LATERAL (SELECT a.started_at FROM allocations a WHERE a.episode_id = e.id
                           AND a.role IN ('care_coordinator', 'lead_professional')
                         ORDER BY a.started_at, a.id LIMIT 1) clock ON true
@@ -147,6 +152,8 @@ BEGIN
     current_allocation_role = EXCLUDED.current_allocation_role,
     allocation_preferences_recorded = EXCLUDED.allocation_preferences_recorded,
     care_plan_agreement_recorded = EXCLUDED.care_plan_agreement_recorded,
+    person_address_missing = EXCLUDED.person_address_missing,
+    person_gp_practice_missing = EXCLUDED.person_gp_practice_missing,
     holder_staff_id = EXCLUDED.holder_staff_id,
     external_holder_name = EXCLUDED.external_holder_name,
     deputy_staff_id = EXCLUDED.deputy_staff_id, care_plan_summary = EXCLUDED.care_plan_summary,
@@ -184,6 +191,22 @@ BEGIN
   RETURN NULL;
 END
 $$;
+
+-- A person's address or GP practice recorded or removed: their episodes' data-quality facts.
+CREATE FUNCTION episode_facts_after_people() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  PERFORM episode_facts_refresh(ARRAY(
+    SELECT e.id FROM changed n JOIN previous o ON o.id = n.id
+      JOIN episodes e ON e.service_user_id = n.id
+     WHERE (o.address IS NULL) <> (n.address IS NULL)
+        OR (o.gp_practice IS NULL) <> (n.gp_practice IS NULL)));
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER episode_facts_update AFTER UPDATE ON service_users
+  REFERENCING OLD TABLE AS previous NEW TABLE AS changed
+  FOR EACH STATEMENT EXECUTE FUNCTION episode_facts_after_people();
 
 -- A trigger with transition tables names one event, hence two per table (agreements and
 -- distributions are never changed, only added).
