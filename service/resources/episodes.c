@@ -86,43 +86,39 @@ static const struct db_stmt EPISODE_FIND = {
 static const struct db_stmt EPISODE_SELECT = {
     "episodes_select", "SELECT " EPISODE_COLUMNS EPISODE_FROM " WHERE e.id = $1::uuid", 1};
 
-/* A person's episodes, newest first; the cursor is the last row's id. */
 /* The person's display name, by their id (a join would let the planner scan every person). */
 #define PERSON_NAME                                                                              \
   "(SELECT su.given_name || ' ' || su.family_name FROM service_users su"                         \
   "  WHERE su.id = e.service_user_id)"
 
+/* What the worklists and caseloads read of an episode (the EPISODE_ROW_* columns of
+ * resources/episodes.h): a team holds a thousand episodes or more, so plain columns from the
+ * facts, not the episode's representation. */
+#define EPISODE_WORKLIST_COLUMNS                                                                 \
+  "e.id, e.service_user_id, e.care_level, f.care_plan_summary ->> 'id', " EPISODE_FACTS ", "      \
+  PERSON_NAME ", (f.care_plan_summary ->> 'sent_to_person')::boolean"                             \
+  " AND (f.care_plan_summary ->> 'sent_to_gp')::boolean, f.holder_staff_id,"                     \
+  " COALESCE((SELECT h.name FROM staff h WHERE h.id = f.holder_staff_id),"                       \
+  "   f.external_holder_name), f.current_allocation_role, f.deputy_staff_id"
+
 const struct db_stmt EPISODES_OF_HOLDER = {
     "episodes_of_holder",
-    "SELECT " EPISODE_COLUMNS ", " PERSON_NAME EPISODE_FROM
+    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_LEAN_FROM
     " WHERE e.status = 'open' AND e.id IN (SELECT a.episode_id FROM allocations a"
     "   JOIN staff s ON s.id IN (a.holder_staff_id, a.deputy_staff_id)"
     "   WHERE s.subject = $1 AND s.active AND a.ended_at IS NULL)"
     " ORDER BY e.id",
     1};
 
-/* A team holds a thousand episodes or more: its worklist and caseloads read each one's facts
- * and only the parts of the representation they use (the person, the care level, the current
- * allocation's holder, role and deputy, the active care plan), not the whole record. */
-#define EPISODE_LEAN_COLUMNS                                                                     \
-  "e.id, NULL, json_build_object('id', e.id, 'service_user_id', e.service_user_id,"             \
-  " 'care_level', e.care_level, 'summary', json_build_object("                                   \
-  "   'current_allocation', CASE WHEN f.current_allocation_role IS NOT NULL THEN"                \
-  "     json_build_object('holder_staff_id', f.holder_staff_id, 'holder_name',"                  \
-  "       COALESCE((SELECT h.name FROM staff h WHERE h.id = f.holder_staff_id),"               \
-  "         f.external_holder_name), 'role', f.current_allocation_role,"                         \
-  "       'deputy_staff_id', f.deputy_staff_id) END,"                                            \
-  "   'care_plan', f.care_plan_summary))::text,"                                                 \
-  " e.id::text, " EPISODE_FACTS
-
 const struct db_stmt EPISODES_OF_TEAM = {
     "episodes_of_team",
-    "SELECT " EPISODE_LEAN_COLUMNS ", " PERSON_NAME EPISODE_LEAN_FROM
+    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_LEAN_FROM
     " WHERE e.status = 'open' AND e.team_id = $1::uuid"
     "   AND f.team_id = $1::uuid AND f.status = 'open'" /* the same, but lets it use facts' index */
     " ORDER BY e.id",
     1};
 
+/* A person's episodes, newest first; the cursor is the last row's id. */
 static const struct db_stmt EPISODE_LIST = {
     "episodes_list_of_person",
     "SELECT " EPISODE_COLUMNS EPISODE_FROM
@@ -143,8 +139,9 @@ enum {
   CARE_LEVEL_COLUMN,
   CURRENT_ROLE_COLUMN
 };
-_Static_assert(EPISODE_PERSON_NAME_COLUMN == CURRENT_ROLE_COLUMN + 1,
-               "EPISODES_OF_HOLDER adds the name after the episode columns");
+_Static_assert(EPISODE_ROW_PLAN_ID + 1 == CLOCK_COLUMN &&
+                   EPISODE_ROW_PERSON_NAME == CURRENT_ROLE_COLUMN + 1,
+               "EPISODE_WORKLIST_COLUMNS has the clocks' facts where the episode columns do");
 
 static void copy_id(char out[UUID_TEXT_SIZE], PGresult *res, int col) {
   snprintf(out, UUID_TEXT_SIZE, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
@@ -267,14 +264,13 @@ static const char *london_date_of(PGresult *res, int row, int col, char out[11])
 }
 
 /* R-REV-3, R-ALC-2: whether the current allocation's role is the one the care level calls for
- * (an interim named nurse holds an episode whatever its level); null without one. */
-static json_t *allocation_matches_level(PGresult *res, int row, enum care_level level) {
+ * (an interim named nurse holds an episode whatever its level): 1 or 0; -1 without one. */
+static int allocation_matches_level(PGresult *res, int row, enum care_level level) {
   enum allocation_role role;
   if (PQgetisnull(res, row, CURRENT_ROLE_COLUMN) ||
       !allocation_role_parse(PQgetvalue(res, row, CURRENT_ROLE_COLUMN), &role))
-    return json_null();
-  return json_boolean(!allocation_role_coordinates(role) ||
-                      role == allocation_role_for_care_level(level));
+    return -1;
+  return !allocation_role_coordinates(role) || role == allocation_role_for_care_level(level);
 }
 
 static json_t *clock_json(const struct clock_state *clock, const char *rule) {
@@ -283,63 +279,69 @@ static json_t *clock_json(const struct clock_state *clock, const char *rule) {
                    clock->has_completed ? clock->completed : NULL, "rule", rule);
 }
 
-/* summary.due: the dates the first co-ordinating allocation set running (R-ASM-1, R-CPL-1),
- * null for both until there is one; summary.clocks: the assessment clocks with what satisfied
- * them and whether they are overdue today (R-ASM-1, R-ASM-6, and R-ASM-7 for substance-misuse
- * episodes). */
-enum cc_status episode_add_summary(struct exchange *x, PGresult *res, int row, json_t *episode) {
-  json_t *summary = json_object_get(episode, "summary");
-  if (!json_is_object(summary)) return CC_INTERNAL;
-  const struct policy *policy = &x->app->config->policy;
-  char assessment_due[11] = "", care_plan_due[11] = "";
+bool episode_clocks_of(const struct policy *policy, PGresult *res, int row, const char *today,
+                       struct episode_clocks *out) {
+  *out = (struct episode_clocks){.allocation_matches = -1};
   if (!PQgetisnull(res, row, CLOCK_COLUMN)) {
     time_t start = (time_t)atoll(PQgetvalue(res, row, CLOCK_COLUMN));
-    allocation_due_date(start, policy->assessment_due_days, assessment_due);
-    allocation_due_date(start, policy->care_plan_due_days, care_plan_due);
+    allocation_due_date(start, policy->assessment_due_days, out->assessment_due);
+    allocation_due_date(start, policy->care_plan_due_days, out->care_plan_due);
   }
-  const char *holistic_due = assessment_due[0] ? assessment_due : NULL;
-  json_object_set_new(summary, "due",
-                      json_pack("{s:s?, s:s?}", "assessment_due", holistic_due, "care_plan_due",
-                                care_plan_due[0] ? care_plan_due : NULL));
-
-  char today[11], holistic_done[11], risk_done[11], tops_done[11];
-  uk_local_date(time(NULL), today);
+  const char *holistic_due = out->assessment_due[0] ? out->assessment_due : NULL;
+  char holistic_done[11], risk_done[11], tops_done[11], plan_active[11], clock_start[11];
   const char *holistic = london_date_of(res, row, HOLISTIC_COMPLETED_COLUMN, holistic_done);
-  struct clock_state clock;
-  json_t *clocks = json_object();
-  bool valid = holistic_assessment_clock(holistic_due, holistic, today, &clock);
-  json_object_set_new(clocks, "holistic_assessment", clock_json(&clock, "R-ASM-1"));
+  bool valid = holistic_assessment_clock(holistic_due, holistic, today, &out->holistic);
   valid &= risk_review_clock(holistic_due,
                              london_date_of(res, row, RISK_COMPLETED_COLUMN, risk_done),
-                             policy->risk_review_months, today, &clock);
-  json_object_set_new(clocks, "risk_review", clock_json(&clock, "R-ASM-6"));
-  if (strcmp(PQgetvalue(res, row, SUBSTANCE_MISUSE_COLUMN), "t") == 0) {
+                             policy->risk_review_months, today, &out->risk_review);
+  out->tops_applies = strcmp(PQgetvalue(res, row, SUBSTANCE_MISUSE_COLUMN), "t") == 0;
+  if (out->tops_applies)
     valid &= tops_clock(holistic_due, holistic,
                         london_date_of(res, row, TOPS_COMPLETED_COLUMN, tops_done),
-                        policy->tops_interval_months, today, &clock);
-    json_object_set_new(clocks, "tops", clock_json(&clock, "R-ASM-7"));
-  } else {
-    json_object_set_new(clocks, "tops", json_null());
-  }
+                        policy->tops_interval_months, today, &out->tops);
   /* R-CPL-1: due once, like the holistic assessment; met by the first plan made active. */
-  char plan_active[11];
   valid &= holistic_assessment_clock(
-      care_plan_due[0] ? care_plan_due : NULL,
-      london_date_of(res, row, CARE_PLAN_ACTIVE_COLUMN, plan_active), today, &clock);
-  json_object_set_new(clocks, "care_plan", clock_json(&clock, "R-CPL-1"));
-  enum care_level level;
+      out->care_plan_due[0] ? out->care_plan_due : NULL,
+      london_date_of(res, row, CARE_PLAN_ACTIVE_COLUMN, plan_active), today, &out->care_plan);
+  enum care_level level = CARE_LEVEL_NON_CPA;
   valid &= care_level_parse(PQgetvalue(res, row, CARE_LEVEL_COLUMN), &level);
-  char clock_start[11];
   valid &= review_clock(level,
                         PQgetisnull(res, row, REVIEW_HELD_COLUMN)
                             ? NULL
                             : PQgetvalue(res, row, REVIEW_HELD_COLUMN),
                         london_date_of(res, row, CLOCK_COLUMN, clock_start),
-                        policy->review_cpa_months, policy->review_non_cpa_months, today, &clock);
-  json_object_set_new(clocks, "review", clock_json(&clock, "R-REV-1"));
+                        policy->review_cpa_months, policy->review_non_cpa_months, today,
+                        &out->review);
+  out->allocation_matches = allocation_matches_level(res, row, level);
+  return valid;
+}
+
+/* summary.due: the dates the first co-ordinating allocation set running (R-ASM-1, R-CPL-1),
+ * null for both until there is one; summary.clocks: the clocks with what satisfied them and
+ * whether they are overdue today (R-ASM-1, R-ASM-6, R-CPL-1, R-REV-1, and R-ASM-7 for
+ * substance-misuse episodes). */
+enum cc_status episode_add_summary(struct exchange *x, PGresult *res, int row, json_t *episode) {
+  json_t *summary = json_object_get(episode, "summary");
+  if (!json_is_object(summary)) return CC_INTERNAL;
+  char today[11];
+  uk_local_date(time(NULL), today);
+  struct episode_clocks c;
+  bool valid = episode_clocks_of(&x->app->config->policy, res, row, today, &c);
+  json_object_set_new(summary, "due",
+                      json_pack("{s:s?, s:s?}", "assessment_due",
+                                c.assessment_due[0] ? c.assessment_due : NULL, "care_plan_due",
+                                c.care_plan_due[0] ? c.care_plan_due : NULL));
+  json_t *clocks = json_object();
+  json_object_set_new(clocks, "holistic_assessment", clock_json(&c.holistic, "R-ASM-1"));
+  json_object_set_new(clocks, "risk_review", clock_json(&c.risk_review, "R-ASM-6"));
+  json_object_set_new(clocks, "tops",
+                      c.tops_applies ? clock_json(&c.tops, "R-ASM-7") : json_null());
+  json_object_set_new(clocks, "care_plan", clock_json(&c.care_plan, "R-CPL-1"));
+  json_object_set_new(clocks, "review", clock_json(&c.review, "R-REV-1"));
   json_object_set_new(summary, "clocks", clocks);
   json_object_set_new(summary, "allocation_matches_care_level",
-                      allocation_matches_level(res, row, level));
+                      c.allocation_matches < 0 ? json_null()
+                                               : json_boolean(c.allocation_matches == 1));
   return valid ? CC_OK : CC_INTERNAL;
 }
 

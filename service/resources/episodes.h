@@ -8,7 +8,9 @@
 
 #include "http/idempotency.h"
 #include "resources/access.h"
+#include "config.h"
 #include "rules/allocation_rules.h"
+#include "rules/assessment_rules.h"
 
 #define UUID_TEXT_SIZE 37
 
@@ -135,16 +137,38 @@ enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const st
                                      const char *collection, PGresult *res,
                                      enum idempotency_state idem);
 
-/* The open episodes a staff member ($1: token subject) holds or deputises on, as GET
- * /episodes/{id} builds them (columns id, version, representation, then what its summary is
- * computed from: pass each row to episode_add_summary), then the person's display name in
- * column EPISODE_PERSON_NAME_COLUMN. */
+/* The open episodes a staff member ($1: token subject) holds or deputises on (EPISODES_OF_HOLDER)
+ * or a team ($1) holds (EPISODES_OF_TEAM), as the worklists and caseloads read them: plain
+ * columns (below), the clocks' facts in the columns episode_clocks_of reads, and the person's
+ * display name. */
 extern const struct db_stmt EPISODES_OF_HOLDER;
-/* The same for the open episodes a team ($1) holds, with a lean representation: id,
- * service_user_id, care_level and, in its summary, current_allocation {holder_staff_id,
- * holder_name, role, deputy_staff_id} and care_plan (before episode_add_summary adds the rest). */
 extern const struct db_stmt EPISODES_OF_TEAM;
-#define EPISODE_PERSON_NAME_COLUMN 13
+enum {
+  EPISODE_ROW_ID,
+  EPISODE_ROW_PERSON,
+  EPISODE_ROW_CARE_LEVEL,
+  EPISODE_ROW_PLAN_ID,  /* the active care plan, NULL when none */
+  EPISODE_ROW_PERSON_NAME = 13,
+  EPISODE_ROW_PLAN_SENT, /* its version sent to the person and the GP: t/f */
+  EPISODE_ROW_HOLDER,    /* the current allocation's holder: staff id, NULL for none or external */
+  EPISODE_ROW_HOLDER_NAME,
+  EPISODE_ROW_ROLE,   /* the current allocation's role, NULL when none */
+  EPISODE_ROW_DEPUTY, /* its deputy's staff id, or NULL */
+};
+
+/* The clocks of an episode's summary (R-ASM-1, R-ASM-6, R-ASM-7, R-CPL-1, R-REV-1) as of today,
+ * and whether its allocation fits its care level (R-ALC-2, R-REV-3). */
+struct episode_clocks {
+  char assessment_due[11], care_plan_due[11]; /* "" before the first co-ordinating allocation */
+  struct clock_state holistic, risk_review, tops, care_plan, review;
+  bool tops_applies;       /* a substance-misuse team's episode */
+  int allocation_matches;  /* 1, 0, or -1 without a current allocation */
+};
+/* Computes the clocks from row `row` of res (a statement with the clocks' fact columns: the
+ * episode statements and EPISODES_OF_*). False when a stored value is not valid. */
+bool episode_clocks_of(const struct policy *policy, PGresult *res, int row, const char *today,
+                       struct episode_clocks *out);
+
 /* Adds summary.due, summary.clocks and summary.allocation_matches_care_level to the episode
  * representation of row `row` of res (a statement returning the episode columns). */
 enum cc_status episode_add_summary(struct exchange *x, PGresult *res, int row, json_t *episode);

@@ -130,32 +130,31 @@ static void add_item(struct items *items, const struct filter *f, const char *ki
 }
 
 /* An item for a clock of the episode summary: one-off clocks only until met. */
-static void add_clock_item(struct items *items, const struct filter *f, const json_t *clocks,
-                           const char *kind, bool once, const struct person *p) {
-  const json_t *clock = json_object_get(clocks, kind);
-  const char *due = json_string_value(json_object_get(clock, "due"));
-  if (!due || (once && !json_is_null(json_object_get(clock, "completed")))) return;
-  add_item(items, f, kind, json_string_value(json_object_get(clock, "rule")), p, due,
-           json_is_true(json_object_get(clock, "overdue")), NULL);
+static void add_clock_item(struct items *items, const struct filter *f,
+                           const struct clock_state *clock, const char *kind, const char *rule,
+                           bool once, const struct person *p) {
+  if (!clock->has_due || (once && clock->has_completed)) return;
+  add_item(items, f, kind, rule, p, clock->due, clock->overdue, NULL);
 }
 
-/* The items of one episode, from its summary. */
-static void add_episode_items(struct items *items, const struct filter *f, const json_t *episode,
+/* The items of the episode of row `row` (EPISODES_OF_*), from the clocks of its summary. */
+static bool add_episode_items(struct exchange *x, struct items *items, const struct filter *f,
+                              PGresult *res, int row, const char *today,
                               const struct person *p) {
-  const json_t *summary = json_object_get(episode, "summary");
-  const json_t *clocks = json_object_get(summary, "clocks");
-  add_clock_item(items, f, clocks, "holistic_assessment", true, p);
-  add_clock_item(items, f, clocks, "care_plan", true, p);
-  add_clock_item(items, f, clocks, "review", false, p);
-  add_clock_item(items, f, clocks, "risk_review", false, p);
-  add_clock_item(items, f, clocks, "tops", false, p);
-  const json_t *plan = json_object_get(summary, "care_plan");
-  if (json_is_object(plan) && !(json_is_true(json_object_get(plan, "sent_to_person")) &&
-                                json_is_true(json_object_get(plan, "sent_to_gp"))))
+  struct episode_clocks c;
+  if (!episode_clocks_of(&x->app->config->policy, res, row, today, &c)) return false;
+  add_clock_item(items, f, &c.holistic, "holistic_assessment", "R-ASM-1", true, p);
+  add_clock_item(items, f, &c.care_plan, "care_plan", "R-CPL-1", true, p);
+  add_clock_item(items, f, &c.review, "review", "R-REV-1", false, p);
+  add_clock_item(items, f, &c.risk_review, "risk_review", "R-ASM-6", false, p);
+  if (c.tops_applies) add_clock_item(items, f, &c.tops, "tops", "R-ASM-7", false, p);
+  if (!PQgetisnull(res, row, EPISODE_ROW_PLAN_ID) &&
+      strcmp(PQgetvalue(res, row, EPISODE_ROW_PLAN_SENT), "t") != 0)
     add_item(items, f, "care_plan_not_sent", "R-CPL-4", p, NULL, false,
-             json_string_value(json_object_get(plan, "id")));
-  if (json_is_false(json_object_get(summary, "allocation_matches_care_level")))
+             PQgetvalue(res, row, EPISODE_ROW_PLAN_ID));
+  if (c.allocation_matches == 0)
     add_item(items, f, "allocation_mismatch", "R-ALC-2", p, NULL, false, NULL);
+  return true;
 }
 
 static const struct person *person_of(const struct person *people, int n, const char *id,
@@ -310,8 +309,7 @@ static char *id_array_new(const struct person *people, int n, bool episodes) {
 
 /* What a worklist is computed from, and its items (unsorted). */
 struct collected {
-  PGresult *episodes, *carers, *transfers, *referrals;
-  json_t *docs; /* each episode's representation with its summary */
+  PGresult *episodes, *carers, *transfers, *referrals; /* episodes: EPISODES_OF_* rows */
   struct person *people, *referral_people;
   int n;
   char *person_ids, *episode_ids;
@@ -323,7 +321,6 @@ static void collected_free(struct collected *c) {
   free(c->episode_ids);
   free(c->people);
   free(c->referral_people);
-  json_decref(c->docs);
   free(c->items.all);
   PQclear(c->referrals);
   PQclear(c->transfers);
@@ -337,21 +334,17 @@ static void collected_free(struct collected *c) {
 static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db_stmt *episodes_stmt,
                               const char *param, const struct filter *f, const char *today,
                               struct collected *c) {
-  *c = (struct collected){.docs = json_array()};
+  *c = (struct collected){0};
   enum cc_status status = tx_exec(tx, episodes_stmt, (const char *const[]){param}, &c->episodes);
   c->n = status == CC_OK ? PQntuples(c->episodes) : 0;
   if (status == CC_OK && !(c->people = calloc(c->n ? (size_t)c->n : 1, sizeof *c->people)))
     status = CC_INTERNAL;
   for (int r = 0; status == CC_OK && r < c->n; r++) {
-    json_t *episode = json_loads(PQgetvalue(c->episodes, r, 2), 0, NULL);
-    if (!episode) status = CC_INTERNAL;
-    if (status == CC_OK) status = episode_add_summary(x, c->episodes, r, episode);
-    json_array_append_new(c->docs, episode ? episode : json_null());
-    c->people[r] = (struct person){json_string_value(json_object_get(episode, "service_user_id")),
-                                   PQgetvalue(c->episodes, r, EPISODE_PERSON_NAME_COLUMN),
-                                   PQgetvalue(c->episodes, r, 0)};
-    if (status == CC_OK && !c->people[r].id) status = CC_INTERNAL;
-    if (status == CC_OK) add_episode_items(&c->items, f, episode, &c->people[r]);
+    c->people[r] = (struct person){PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON),
+                                   PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON_NAME),
+                                   PQgetvalue(c->episodes, r, EPISODE_ROW_ID)};
+    if (!add_episode_items(x, &c->items, f, c->episodes, r, today, &c->people[r]))
+      status = CC_INTERNAL;
   }
   if (status != CC_OK || c->n == 0) return status;
   c->person_ids = id_array_new(c->people, c->n, false);
@@ -500,18 +493,25 @@ static void increment(json_t *object, const char *key) {
   json_object_set_new(object, key, json_integer(json_integer_value(json_object_get(object, key)) + 1));
 }
 
-/* The caseload of the holder named `holder` (a staff id, or the external holder's name): from
- * the team's staff, else added to `others`. */
-static json_t *caseload_of(json_t *by_staff, json_t *others, const json_t *allocation) {
-  const char *staff = json_string_value(json_object_get(allocation, "holder_staff_id"));
+/* Row r's text in column col, or NULL. */
+static const char *text_or_null(PGresult *res, int r, int col) {
+  return PQgetisnull(res, r, col) ? NULL : PQgetvalue(res, r, col);
+}
+
+/* The caseload of the holder of episode row r (EPISODES_OF_TEAM): a member of the team's staff,
+ * else one of `others` (staff of another team, or an external holder), found by id and name. */
+static json_t *caseload_of(json_t *by_staff, json_t *others, PGresult *res, int r) {
+  const char *staff = text_or_null(res, r, EPISODE_ROW_HOLDER);
   json_t *found = staff ? json_object_get(by_staff, staff) : NULL;
   if (found) return found;
-  const char *name = json_string_value(json_object_get(allocation, "holder_name"));
+  const char *name = text_or_null(res, r, EPISODE_ROW_HOLDER_NAME);
   size_t i;
   json_t *other;
   json_array_foreach(others, i, other) {
-    if (json_equal(json_object_get(other, "staff_id"), json_object_get(allocation, "holder_staff_id")) &&
-        json_equal(json_object_get(other, "name"), json_object_get(allocation, "holder_name")))
+    const char *id = json_string_value(json_object_get(other, "staff_id"));
+    const char *other_name = json_string_value(json_object_get(other, "name"));
+    if ((id ? staff && strcmp(id, staff) == 0 : !staff) &&
+        strcmp(other_name, name ? name : "") == 0)
       return other;
   }
   json_t *made = caseload_new(staff, name ? name : "", NULL);
@@ -540,21 +540,16 @@ void caseloads_team(struct exchange *x) {
   int unallocated = 0;
   /* Each episode counts for its holder (by care level and role) and its deputy. */
   json_t *holder_of_episode = json_object();
-  size_t i;
-  json_t *episode;
-  json_array_foreach(c.docs, i, episode) {
-    const json_t *allocation =
-        json_object_get(json_object_get(episode, "summary"), "current_allocation");
-    if (!json_is_object(allocation)) {
+  for (int r = 0; status == CC_OK && r < c.n; r++) {
+    if (PQgetisnull(c.episodes, r, EPISODE_ROW_ROLE)) {
       unallocated++;
       continue;
     }
-    json_t *load = caseload_of(by_staff, others, allocation);
-    increment(json_object_get(load, "episodes"),
-              json_string_value(json_object_get(episode, "care_level")));
-    increment(json_object_get(load, "roles"), json_string_value(json_object_get(allocation, "role")));
-    json_object_set(holder_of_episode, json_string_value(json_object_get(episode, "id")), load);
-    const char *deputy = json_string_value(json_object_get(allocation, "deputy_staff_id"));
+    json_t *load = caseload_of(by_staff, others, c.episodes, r);
+    increment(json_object_get(load, "episodes"), PQgetvalue(c.episodes, r, EPISODE_ROW_CARE_LEVEL));
+    increment(json_object_get(load, "roles"), PQgetvalue(c.episodes, r, EPISODE_ROW_ROLE));
+    json_object_set(holder_of_episode, PQgetvalue(c.episodes, r, EPISODE_ROW_ID), load);
+    const char *deputy = text_or_null(c.episodes, r, EPISODE_ROW_DEPUTY);
     json_t *deputy_load = deputy ? json_object_get(by_staff, deputy) : NULL;
     if (deputy_load) increment(deputy_load, "deputy_for");
   }
