@@ -34,7 +34,10 @@ CREATE TABLE episode_facts (
   -- Whether the person's record lacks an address, a GP practice (data quality, 000 §4.9).
   person_address_missing boolean NOT NULL,
   person_gp_practice_missing boolean NOT NULL,
-  -- Who holds the current allocation (staff, or an external holder by name) and deputises.
+  -- Who holds the current allocation (staff, or an external holder by name) and deputises, and
+  -- since when (a caseload at the end of a past day is the current holder's when this is
+  -- earlier, and otherwise is looked up in the allocations).
+  current_allocation_started_at timestamptz,
   holder_staff_id       uuid,
   external_holder_name  text,
   deputy_staff_id       uuid,
@@ -90,7 +93,7 @@ BEGIN
          CASE WHEN held.id IS NOT NULL THEN held.preferred_coordinator_gender IS NOT NULL END,
          CASE WHEN plan.id IS NOT NULL THEN plan.agreement IS NOT NULL END,
          su.address IS NULL, su.gp_practice IS NULL,
-         held.holder_staff_id, held.external_holder_name, held.deputy_staff_id,
+         held.started_at, held.holder_staff_id, held.external_holder_name, held.deputy_staff_id,
          CASE WHEN plan.id IS NOT NULL THEN jsonb_build_object(
            'id', plan.id, 'plan_version', plan.plan_version,
            'agreed', (plan.agreement ->> 'agreed')::boolean,
@@ -154,6 +157,7 @@ BEGIN
     care_plan_agreement_recorded = EXCLUDED.care_plan_agreement_recorded,
     person_address_missing = EXCLUDED.person_address_missing,
     person_gp_practice_missing = EXCLUDED.person_gp_practice_missing,
+    current_allocation_started_at = EXCLUDED.current_allocation_started_at,
     holder_staff_id = EXCLUDED.holder_staff_id,
     external_holder_name = EXCLUDED.external_holder_name,
     deputy_staff_id = EXCLUDED.deputy_staff_id, care_plan_summary = EXCLUDED.care_plan_summary,
