@@ -461,8 +461,8 @@ void allocations_update(struct exchange *x) {
   }
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL, *updated = NULL;
-  json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
+  PGresult *res = NULL;
+  json_t *current = NULL, *merged = NULL;
   char *params[6] = {0};
   enum access_decision decision;
   enum cc_status status = tx_begin(x->app->pool, &tx);
@@ -511,23 +511,15 @@ void allocations_update(struct exchange *x) {
   params[3] = member_param(preferences, "cultural_religious_needs");
   params[4] = member_param(preferences, "met");
   params[5] = member_param(preferences, "not_met_reason");
-  status = tx_exec(&tx, &UPDATE, (const char *const *)params, &updated);
-  if (status == CC_OK && PQntuples(updated) != 1) status = CC_INTERNAL;
-  if (status != CC_OK) goto failed;
-  changes = fields_changes_new(current, merged, ALLOCATION_FIELDS);
-  details = json_pack("{s:O}", "changes", changes);
-  status = episode_audit(x, &tx, "update", "allocation", id, &ep, details);
-  record_commit_reply(x, &tx, status, updated);
+  episode_child_update(x, &tx, &ep, &UPDATE, (const char *const *)params, NULL, "allocation",
+                       id, ALLOCATION_FIELDS, current, merged);
   goto done;
 failed:
   reply_problem(x, status, NULL);
 done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
-  json_decref(details);
-  json_decref(changes);
   json_decref(merged);
   json_decref(current);
-  PQclear(updated);
   PQclear(res);
   tx_end(&tx);
 }

@@ -474,11 +474,9 @@ void assessments_create(struct exchange *x) {
   if (!validate_body(x, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL;
   char *params[12] = {0};
   json_t *details = NULL;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = CC_OK;
   if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
                                   "The episode is closed: assessments belong to open episodes.",
                                   &idem))
@@ -495,23 +493,12 @@ void assessments_create(struct exchange *x) {
   params[2] = fields_param_new(json_object_get(x->body, "amends_assessment_id"));
   column_params(x->body, params, 3);
   params[11] = strdup(x->principal.subject);
-  status = tx_exec(&tx, &INSERT, (const char *const *)params, &res);
-  if (status != CC_OK) {
-    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
-    goto done;
-  }
-  const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s?}", "type", params[1], "amends_assessment_id", params[2]);
-  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
-  if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "assessments", res, idem);
-  if (status != CC_OK) goto failed;
-  goto done;
-failed:
-  reply_problem(x, status, NULL);
+  episode_child_insert(x, &tx, &ep, &INSERT, (const char *const *)params, CONSTRAINTS, RESOURCE,
+                       "assessments", details, idem);
 done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
   json_decref(details);
-  PQclear(res);
   tx_end(&tx);
 }
 
@@ -532,10 +519,9 @@ void assessments_update(struct exchange *x) {
   if (!validate_body(x, VALIDATE_PATCH)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL, *updated = NULL;
-  json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
+  PGresult *res = NULL;
+  json_t *current = NULL, *merged = NULL;
   char *params[1 + COLUMN_COUNT] = {0};
-  enum cc_status status = CC_OK;
   if (!episode_child_begin_change(x, &tx, false, &LOCK_IN_PROGRESS, id, expected,
                                   "The episode is closed: its assessments can no longer change.",
                                   &ep, &res, &current))
@@ -550,23 +536,12 @@ void assessments_update(struct exchange *x) {
   }
   params[0] = strdup(id);
   column_params(merged, params, 1);
-  status = tx_exec(&tx, &UPDATE, (const char *const *)params, &updated);
-  if (status == CC_OK && PQntuples(updated) != 1) status = CC_INTERNAL;
-  if (status != CC_OK) goto failed;
-  changes = fields_changes_new(current, merged, ASSESSMENT_FIELDS);
-  details = json_pack("{s:O}", "changes", changes);
-  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
-  record_commit_reply(x, &tx, status, updated);
-  goto done;
-failed:
-  reply_problem(x, status, NULL);
+  episode_child_update(x, &tx, &ep, &UPDATE, (const char *const *)params, NULL, RESOURCE, id,
+                       ASSESSMENT_FIELDS, current, merged);
 done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
-  json_decref(details);
-  json_decref(changes);
   json_decref(merged);
   json_decref(current);
-  PQclear(updated);
   PQclear(res);
   tx_end(&tx);
 }

@@ -454,11 +454,9 @@ void care_plans_create(struct exchange *x) {
   if (!validate_body(x, CARE_PLAN_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL;
   json_t *content = content_new(x->body);
   char *content_text = NULL;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
-  enum cc_status status = CC_OK;
   if (!episode_child_begin_create(x, &tx, RESOURCE, &ep,
                                   "The episode is closed: care plans belong to open episodes.",
                                   &idem))
@@ -470,20 +468,12 @@ void care_plans_create(struct exchange *x) {
     goto done;
   }
   content_text = fields_param_new(content);
-  status = tx_exec(&tx, &INSERT,
-                   (const char *const[]){ep.id, content_text, x->principal.subject}, &res);
-  if (status != CC_OK) goto failed;
-  const char *id = PQgetvalue(res, 0, 0);
-  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, NULL);
-  if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "care-plans", res, idem);
-  if (status != CC_OK) goto failed;
-  goto done;
-failed:
-  reply_problem(x, status, NULL);
+  episode_child_insert(x, &tx, &ep, &INSERT,
+                       (const char *const[]){ep.id, content_text, x->principal.subject}, NULL,
+                       RESOURCE, "care-plans", NULL, idem);
 done:
   free(content_text);
   json_decref(content);
-  PQclear(res);
   tx_end(&tx);
 }
 

@@ -511,9 +511,11 @@ bool episode_child_begin_change(struct exchange *x, struct tx *tx, bool lock_epi
   return false;
 }
 
-enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,
-                                     const char *collection, PGresult *res,
-                                     enum idempotency_state idem) {
+/* Stores the idempotent response, commits and replies 201 for the record of res. Returns a
+ * failure without replying it. */
+static enum cc_status child_created(struct exchange *x, struct tx *tx, const struct episode *ep,
+                                    const char *collection, PGresult *res,
+                                    enum idempotency_state idem) {
   const char *json = PQgetvalue(res, 0, 2);
   char location[200], etag[40];
   snprintf(location, sizeof location, "/episodes/%s/%s/%s", ep->id, collection,
@@ -527,6 +529,46 @@ enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const st
   reply_header(x, "ETag", etag);
   reply_json_text(x, 201, json);
   return CC_OK;
+}
+
+void episode_child_insert(struct exchange *x, struct tx *tx, const struct episode *ep,
+                          const struct db_stmt *insert, const char *const *params,
+                          const struct constraint_problem *constraints,
+                          const char *resource_type, const char *collection,
+                          const json_t *details, enum idempotency_state idem) {
+  PGresult *res = NULL;
+  enum cc_status status = tx_exec(tx, insert, params, &res);
+  if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
+  if (status != CC_OK) {
+    record_reply_db_failure(x, constraints, tx, status);
+    PQclear(res);
+    return;
+  }
+  status = episode_audit(x, tx, "create", resource_type, PQgetvalue(res, 0, 0), ep, details);
+  if (status == CC_OK) status = child_created(x, tx, ep, collection, res, idem);
+  if (status != CC_OK) reply_problem(x, status, NULL);
+  PQclear(res);
+}
+
+void episode_child_update(struct exchange *x, struct tx *tx, const struct episode *ep,
+                          const struct db_stmt *update, const char *const *params,
+                          const struct constraint_problem *constraints,
+                          const char *resource_type, const char *id,
+                          const struct field_spec *fields, const json_t *current,
+                          const json_t *merged) {
+  PGresult *updated = NULL;
+  enum cc_status status = tx_exec(tx, update, params, &updated);
+  if (status == CC_OK && PQntuples(updated) != 1) status = CC_INTERNAL;
+  if (status != CC_OK) {
+    record_reply_db_failure(x, constraints, tx, status);
+    PQclear(updated);
+    return;
+  }
+  json_t *details = json_pack("{s:o}", "changes", fields_changes_new(current, merged, fields));
+  status = details ? episode_audit(x, tx, "update", resource_type, id, ep, details) : CC_INTERNAL;
+  record_commit_reply(x, tx, status, updated);
+  json_decref(details);
+  PQclear(updated);
 }
 
 void episode_child_get(struct exchange *x, const char *resource_type, const struct db_stmt *select,

@@ -129,13 +129,32 @@ bool episode_child_begin_change(struct exchange *x, struct tx *tx, bool lock_epi
                                 const char *closed_detail, struct episode *ep, PGresult **res,
                                 json_t **current);
 
-/* The end of a handler that created a record of the episode and audited it: stores the response
- * under the request's Idempotency-Key when idem is IDEMPOTENCY_CLAIMED, commits and replies 201
- * with Location (/episodes/{id}/<collection>/<record id>) and ETag. The record is res's first
- * row (id, version, JSON). Returns a failure without replying it; CC_OK once replied. */
-enum cc_status episode_child_created(struct exchange *x, struct tx *tx, const struct episode *ep,
-                                     const char *collection, PGresult *res,
-                                     enum idempotency_state idem);
+struct constraint_problem;
+
+/* The end of a handler that creates a record of the episode (after episode_child_begin_create
+ * and its checks): runs insert with params (it returns the record as id, version, JSON), audits
+ * `create` of resource_type with details (may be NULL), stores the response under the request's
+ * Idempotency-Key when idem is IDEMPOTENCY_CLAIMED, commits and replies 201 with Location
+ * (/episodes/{id}/<collection>/<record id>) and ETag. A failed insert is explained by
+ * constraints (may be NULL; resources/record.h). Always replies; the caller ends tx. */
+void episode_child_insert(struct exchange *x, struct tx *tx, const struct episode *ep,
+                          const struct db_stmt *insert, const char *const *params,
+                          const struct constraint_problem *constraints,
+                          const char *resource_type, const char *collection,
+                          const json_t *details, enum idempotency_state idem);
+
+/* The end of a handler that changes record `id` of the episode (after
+ * episode_child_begin_change and its checks) from current to merged: runs update with params
+ * (it returns the record as id, version, JSON), audits `update` of resource_type naming the
+ * changed members of fields, commits and replies 200 with the record and its ETag. A failed
+ * update is explained by constraints (may be NULL). Always replies; the caller ends tx. */
+struct field_spec;
+void episode_child_update(struct exchange *x, struct tx *tx, const struct episode *ep,
+                          const struct db_stmt *update, const char *const *params,
+                          const struct constraint_problem *constraints,
+                          const char *resource_type, const char *id,
+                          const struct field_spec *fields, const json_t *current,
+                          const json_t *merged);
 
 /* The open episodes a staff member ($1: token subject) holds or deputises on (EPISODES_OF_HOLDER)
  * or a team ($1) holds (EPISODES_OF_TEAM), as the worklists and caseloads read them: plain

@@ -329,7 +329,6 @@ void reviews_create(struct exchange *x) {
   struct tx tx;
   struct episode ep;
   struct episode_fetch facts = {&CLOCK_FACTS, (const char *const[]){x->params[0]}, NULL};
-  PGresult *res = NULL;
   char *params[6] = {0};
   json_t *details = NULL;
   enum access_decision decision;
@@ -368,16 +367,9 @@ void reviews_create(struct exchange *x) {
   params[3] = fields_param_new(json_object_get(x->body, "request_reason"));
   params[4] = fields_param_new(json_object_get(x->body, "invitees"));
   params[5] = strdup(x->principal.subject);
-  status = tx_exec(&tx, &INSERT, (const char *const *)params, &res);
-  if (status != CC_OK) {
-    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
-    goto done;
-  }
-  const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s}", "type", params[1], "due_on", params[2]);
-  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
-  if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "reviews", res, idem);
-  if (status != CC_OK) goto failed;
+  episode_child_insert(x, &tx, &ep, &INSERT, (const char *const *)params, CONSTRAINTS, RESOURCE,
+                       "reviews", details, idem);
   goto done;
 failed:
   reply_problem(x, status, NULL);
@@ -385,7 +377,6 @@ done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
   json_decref(details);
   PQclear(facts.result);
-  PQclear(res);
   tx_end(&tx);
 }
 
@@ -405,8 +396,8 @@ void reviews_update(struct exchange *x) {
   if (!validate_body(x, REVIEW_FIELDS, VALIDATE_PATCH)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL, *updated = NULL;
-  json_t *current = NULL, *merged = NULL, *changes = NULL, *details = NULL;
+  PGresult *res = NULL;
+  json_t *current = NULL, *merged = NULL;
   char *params[4] = {0};
   enum cc_status status = CC_OK;
   if (!episode_child_begin_change(x, &tx, false, &LOCK_PLANNED, id, expected,
@@ -431,26 +422,15 @@ void reviews_update(struct exchange *x) {
   params[1] = fields_param_new(json_object_get(merged, "due_on"));
   params[2] = fields_param_new(json_object_get(merged, "request_reason"));
   params[3] = fields_param_new(json_object_get(merged, "invitees"));
-  status = tx_exec(&tx, &UPDATE, (const char *const *)params, &updated);
-  if (status == CC_OK && PQntuples(updated) != 1) status = CC_INTERNAL;
-  if (status != CC_OK) {
-    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
-    goto done;
-  }
-  changes = fields_changes_new(current, merged, REVIEW_FIELDS);
-  details = json_pack("{s:O}", "changes", changes);
-  status = episode_audit(x, &tx, "update", RESOURCE, id, &ep, details);
-  record_commit_reply(x, &tx, status, updated);
+  episode_child_update(x, &tx, &ep, &UPDATE, (const char *const *)params, CONSTRAINTS, RESOURCE,
+                       id, REVIEW_FIELDS, current, merged);
   goto done;
 failed:
   reply_problem(x, status, NULL);
 done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
-  json_decref(details);
-  json_decref(changes);
   json_decref(merged);
   json_decref(current);
-  PQclear(updated);
   PQclear(res);
   tx_end(&tx);
 }

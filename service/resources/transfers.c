@@ -478,7 +478,6 @@ void transfers_create(struct exchange *x) {
   if (!validate_body(x, PROPOSAL_FIELDS)) return;
   struct tx tx;
   struct episode ep;
-  PGresult *res = NULL;
   char *params[9] = {0};
   json_t *details = NULL;
   enum idempotency_state idem = IDEMPOTENCY_NONE;
@@ -512,25 +511,16 @@ void transfers_create(struct exchange *x) {
   status = handover_computed(x, &tx, &ep, &params[7]);
   if (status != CC_OK) goto failed;
   params[8] = strdup(x->principal.subject);
-  status = tx_exec(&tx, &INSERT, (const char *const *)params, &res);
-  if (status == CC_OK && PQntuples(res) != 1) status = CC_INTERNAL;
-  if (status != CC_OK) {
-    record_reply_db_failure(x, CONSTRAINTS, &tx, status);
-    goto done;
-  }
-  const char *id = PQgetvalue(res, 0, 0);
   details = json_pack("{s:s, s:s?, s:s?}", "type", params[1], "receiving_team_id", params[3],
                       "receiving_staff_id", params[4]);
-  status = episode_audit(x, &tx, "create", RESOURCE, id, &ep, details);
-  if (status == CC_OK) status = episode_child_created(x, &tx, &ep, "transfers", res, idem);
-  if (status != CC_OK) goto failed;
+  episode_child_insert(x, &tx, &ep, &INSERT, (const char *const *)params, CONSTRAINTS, RESOURCE,
+                       "transfers", details, idem);
   goto done;
 failed:
   reply_problem(x, status, NULL);
 done:
   for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) free(params[i]);
   json_decref(details);
-  PQclear(res);
   tx_end(&tx);
 }
 
