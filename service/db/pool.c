@@ -367,6 +367,12 @@ static enum cc_status round_trip(struct tx *tx, const struct batch *batch, bool 
   return status;
 }
 
+enum cc_status tx_plan_for_values(struct tx *tx) {
+  static const struct db_stmt CUSTOM_PLANS = {
+      "tx_custom_plans", "SET LOCAL plan_cache_mode = force_custom_plan", 0};
+  return tx_defer(tx, &CUSTOM_PLANS, NULL);
+}
+
 enum cc_status tx_defer(struct tx *tx, const struct db_stmt *stmt, const char *const *params) {
   if (!tx->open) return CC_INTERNAL;
   /* A full queue goes to the server now, with this statement. */

@@ -338,14 +338,6 @@ void record_reply_next_link(struct exchange *x, const char *cursor) {
   free(link);
 }
 
-/* Lists filter on optional parameters ($n IS NULL OR ...), and which index serves a call
- * depends on which filters it sets: a generic plan, which PostgreSQL settles on after five
- * executions of a prepared statement, cannot know (measured: a person's access log scanned the
- * whole audit trail). The list's transaction plans it for its own values; it travels with the
- * list statement, at the cost of planning each time. */
-static const struct db_stmt CUSTOM_PLANS = {
-    "record_list_custom_plans", "SET LOCAL plan_cache_mode = force_custom_plan", 0};
-
 void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
                  const char **params, int limit, size_t cursor_parts) {
   char limit_text[16];
@@ -357,7 +349,7 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
   json_t *ids = NULL, *details = NULL;
   char *cursor = NULL, *body = NULL;
   enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status == CC_OK) status = tx_defer(&tx, &CUSTOM_PLANS, NULL);
+  if (status == CC_OK) status = tx_plan_for_values(&tx);
   if (status == CC_OK) status = tx_exec(&tx, stmt, params, &res);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);

@@ -347,6 +347,12 @@ def test_caseloads_by_care_level_at_month_end(region):
               if r["indicator"] == "cpa_caseload"][0]
     assert (hidden["numerator"], hidden["denominator"], hidden["rate"]) == (None, 1, None)
     assert hidden["statistics"] == {"largest": None} and hidden["suppressed"] is True
+    # Every team at once finds the same holders, March's of the handed-over episode from the
+    # allocation that has ended since (a different path from one team's).
+    everyone = report(region.reporting, "caseloads", **{"from": "2026-03", "to": APRIL})
+    holders = {month: denominator
+               for month, (_, denominator, _) in figures(everyone, t, "cpa_caseload").items()}
+    assert holders == {"2026-03": 2, APRIL: 1}
 
 
 # -- data quality --------------------------------------------------------------------------------
