@@ -27,6 +27,9 @@ static const char USAGE[] =
     "  serve                      run the HTTP service\n"
     "  migrate                    apply database migrations (owner role)\n"
     "  routes                     print the route table\n"
+    "  partner CODE KIND NAME [--inactive]\n"
+    "                             register (or update) a partner organisation (owner role);\n"
+    "                             KIND: adult_social_care, probation, drug_and_alcohol, other\n"
     "  token --sub S --role R [--role R ...] [--org O] [--ttl SECONDS]\n"
     "                             DEV ONLY: mint a token signed with the dev key\n"
     "Configuration comes from CARECOORD_* environment variables (see README.md).\n";
@@ -61,6 +64,37 @@ static int command_migrate(const struct config *cfg) {
     return EXIT_USAGE;
   }
   return migrate_run(cfg->migration_database_url, cfg->app_role) == 0 ? 0 : 1;
+}
+
+/* Partner organisations are registered by operators, with the owner's connection: the
+ * application role may only read them, so no request can add one. */
+static int command_partner(const struct config *cfg, int argc, char **argv) {
+  bool inactive = argc == 5 && strcmp(argv[4], "--inactive") == 0;
+  if (argc != 4 && !inactive) {
+    fputs(USAGE, stderr);
+    return EXIT_USAGE;
+  }
+  if (!cfg->migration_database_url) {
+    fprintf(stderr, "config: CARECOORD_MIGRATION_DATABASE_URL: required by partner\n");
+    return EXIT_USAGE;
+  }
+  PGconn *pg = PQconnectdb(cfg->migration_database_url);
+  const char *params[] = {argv[1], argv[2], argv[3], inactive ? "false" : "true"};
+  PGresult *res = NULL;
+  if (PQstatus(pg) == CONNECTION_OK)
+    res = PQexecParams(pg,
+                       "INSERT INTO partner_organisations (code, kind, name, active)"
+                       " VALUES ($1, $2, $3, $4::boolean) ON CONFLICT (code) DO UPDATE"
+                       " SET kind = EXCLUDED.kind, name = EXCLUDED.name, active = EXCLUDED.active",
+                       4, NULL, params, NULL, NULL, 0);
+  int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : 1;
+  if (rc)
+    fprintf(stderr, "partner: %s", PQerrorMessage(pg));
+  else
+    fprintf(stderr, "partner: %s registered (%s)\n", argv[1], inactive ? "inactive" : "active");
+  PQclear(res);
+  PQfinish(pg);
+  return rc;
 }
 
 static int command_token(const struct config *cfg, int argc, char **argv) {
@@ -171,6 +205,7 @@ int main(int argc, char **argv) {
   if (load_config(&cfg) != 0) return EXIT_USAGE;
   if (strcmp(command, "serve") == 0) return command_serve(&cfg);
   if (strcmp(command, "migrate") == 0) return command_migrate(&cfg);
+  if (strcmp(command, "partner") == 0) return command_partner(&cfg, argc - 1, argv + 1);
   if (strcmp(command, "token") == 0) return command_token(&cfg, argc - 1, argv + 1);
   fputs(USAGE, stderr);
   return EXIT_USAGE;

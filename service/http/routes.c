@@ -135,6 +135,9 @@ const struct route ROUTES[] = {
     /* Every person's records, pseudonymised: a refusal is audited as for a person's record. */
     {"GET", "/extracts/{table}", extracts_stream, ROLE_REPORTING, PERSON, EXTRACT_QUERY},
 
+    {"GET", "/partners", partners_list, CLINICAL, 0, NULL},
+    {"GET", "/partners/me", partners_me, ROLE_PARTNER, 0, NULL},
+
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},
 };

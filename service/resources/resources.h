@@ -91,13 +91,16 @@ void transfers_get(struct exchange *x);
 void transfers_decide(struct exchange *x);
 void transfers_complete(struct exchange *x);
 void transfers_cancel(struct exchange *x);
-/* resources/worklist.c */
+/* resources/reports.c */
 void reports_list(struct exchange *x);
 void reports_get(struct exchange *x);
-
+/* resources/worklist.c */
 void worklist_mine(struct exchange *x);
 void worklist_team(struct exchange *x);
 void caseloads_team(struct exchange *x);
+/* resources/partners.c */
+void partners_list(struct exchange *x);
+void partners_me(struct exchange *x);
 /* resources/extracts.c */
 void extracts_stream(struct exchange *x);
 /* How many extracts stream at once: at most `concurrency`, and never more than half the pool
