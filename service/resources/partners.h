@@ -9,6 +9,16 @@
 #include "db/db.h"
 #include "http/exchange.h"
 
+/* An event of the feed (partner_events row aliased E) as JSON: the same in GET
+ * /partners/me/events and in webhook deliveries. It names what changed and where to read it;
+ * the read itself goes through the usual checks, so an event carries nothing else. */
+#define PARTNER_EVENT_JSON(E)                                                                    \
+  "json_build_object('seq', " E ".seq, 'type', " E ".type, 'occurred_at', " E ".occurred_at,"   \
+  " 'resource', json_build_object('type', " E ".resource_type, 'id', " E ".resource_id,"         \
+  " 'version', " E ".resource_version, 'href', CASE " E ".resource_type"                         \
+  " WHEN 'partner_share' THEN '/partners/me/shares/' ELSE '/referrals/' END || " E               \
+  ".resource_id))"
+
 struct partner_org {
   char code[PRINCIPAL_ORG_MAX + 1]; /* the token's `org` claim */
   char name[201];
