@@ -16,6 +16,13 @@ INSERT INTO teams (id, name, type) VALUES
   ('a0000000-0000-4000-8000-000000000004', 'Drug and Alcohol Service', 'substance_misuse')
 ON CONFLICT DO NOTHING;
 
+-- Partner organisations (the partner dev token's `org` is ASC-NORTH). Registered before the
+-- referrals below, so the referral Adult Social Care sent is the first event of its feed.
+INSERT INTO partner_organisations (code, name, kind) VALUES
+  ('ASC-NORTH', 'Northshire Adult Social Care', 'adult_social_care'),
+  ('PROBATION-EAST', 'Probation Service, Eastbridge', 'probation')
+ON CONFLICT DO NOTHING;
+
 INSERT INTO staff (id, subject, name, professional_role, team_id, gender, active) VALUES
   ('b0000000-0000-4000-8000-000000000001', 'staff-ahmed', 'Yasmin Ahmed', 'nurse',
    'a0000000-0000-4000-8000-000000000001', 'female', true),

@@ -114,13 +114,17 @@ void reply_json_text(struct exchange *x, int http_status, const char *json_text)
 }
 
 void reply_json(struct exchange *x, int http_status, json_t *body) {
+  reply_json_as(x, http_status, "application/json", body);
+}
+
+void reply_json_as(struct exchange *x, int http_status, const char *content_type, json_t *body) {
   char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   json_decref(body);
   if (!text) {
     reply_problem(x, CC_INTERNAL, NULL);
     return;
   }
-  reply_json_text(x, http_status, text);
+  reply_text(x, http_status, content_type, text);
   free(text);
 }
 

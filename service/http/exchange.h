@@ -61,6 +61,8 @@ void reply_text(struct exchange *x, int http_status, const char *content_type, c
 void reply_json_text(struct exchange *x, int http_status, const char *json_text);
 /* Replies with a JSON value; steals the reference. */
 void reply_json(struct exchange *x, int http_status, json_t *body);
+/* reply_json as another JSON media type (e.g. application/fhir+json); takes body too. */
+void reply_json_as(struct exchange *x, int http_status, const char *content_type, json_t *body);
 void reply_problem(struct exchange *x, enum cc_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void reply_validation(struct exchange *x, const struct field_errors *errors);

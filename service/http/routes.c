@@ -22,6 +22,8 @@ static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
 static const char *const REPORT_QUERY[] = {"from", "to", "team_id", NULL};
 static const char *const EXTRACT_QUERY[] = {"since", NULL};
+static const char *const INBOX_QUERY[] = {"status", "limit", "cursor", NULL};
+static const char *const EVENTS_QUERY[] = {"after", "limit", NULL};
 
 const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
@@ -126,6 +128,14 @@ const struct route ROUTES[] = {
     {"POST", "/episodes/{id}/care-plans/{care_plan_id}/distributions", care_plans_distribute,
      CLINICAL, BODY | PERSON, NULL},
 
+    {"GET", "/episodes/{id}/partner-shares", partner_shares_list, CLINICAL, PERSON, PAGE_QUERY},
+    {"POST", "/episodes/{id}/partner-shares", partner_shares_create, CLINICAL, BODY | PERSON,
+     NULL},
+    {"GET", "/episodes/{id}/partner-shares/{share_id}", partner_shares_get, CLINICAL, PERSON,
+     NULL},
+    {"POST", "/episodes/{id}/partner-shares/{share_id}/withdraw", partner_shares_withdraw,
+     CLINICAL, BODY | PERSON, NULL},
+
     {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, WORKLIST_QUERY},
     {"GET", "/teams/{id}/caseloads", caseloads_team, ROLE_MANAGER, 0, NULL},
@@ -137,6 +147,14 @@ const struct route ROUTES[] = {
 
     {"GET", "/partners", partners_list, CLINICAL, 0, NULL},
     {"GET", "/partners/me", partners_me, ROLE_PARTNER, 0, NULL},
+    {"GET", "/partners/me/events", partners_events, ROLE_PARTNER, 0, EVENTS_QUERY},
+    /* What is addressed to the caller's organisation: another's is not found (and audited). */
+    {"GET", "/partners/me/shares", partner_inbox_list, ROLE_PARTNER, 0, INBOX_QUERY},
+    {"GET", "/partners/me/shares/{id}", partner_inbox_get, ROLE_PARTNER, PERSON, NULL},
+    {"POST", "/partners/me/shares/{id}/acknowledgement", partner_inbox_acknowledge, ROLE_PARTNER,
+     PERSON, NULL},
+    {"POST", "/partners/me/shares/{id}/decision", partner_inbox_decide, ROLE_PARTNER,
+     BODY | PERSON, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

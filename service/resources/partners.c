@@ -5,6 +5,7 @@
  * tokens say. */
 #include "resources/partners.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ static const struct db_stmt LIST = {
     "SELECT COALESCE(json_agg(" ORGANISATION_JSON("o") "::json ORDER BY o.name, o.code),"
     " '[]')::text FROM partner_organisations o WHERE o.active",
     0};
+
+/* The organisation's events after $2, in order, at most $3: the JSON of the page. */
+static const struct db_stmt EVENTS = {
+    "partners_events",
+    "SELECT COALESCE(json_agg(" PARTNER_EVENT_JSON("e") " ORDER BY e.seq), '[]')::text,"
+    " max(e.seq) FROM (SELECT * FROM partner_events e WHERE e.org = $1 AND e.seq > $2::bigint"
+    " ORDER BY e.seq LIMIT $3) e",
+    3};
 
 bool partner_caller_org(struct exchange *x, struct tx *tx, struct partner_org *org) {
   PGresult *res = NULL;
@@ -95,5 +104,55 @@ void partners_me(struct exchange *x) {
     else
       reply_problem(x, status, NULL);
   }
+  tx_end(&tx);
+}
+
+/* `after`: a whole number from 0; 0 when absent. */
+static bool query_after(struct exchange *x, long long *after) {
+  const char *text = exchange_query(x, "after");
+  *after = 0;
+  if (!text) return true;
+  char *end = NULL;
+  errno = 0;
+  *after = strtoll(text, &end, 10);
+  if (!errno && end != text && !*end && *after >= 0 && text[0] != '+' && text[0] != ' ')
+    return true;
+  reply_problem(x, CC_BAD_REQUEST,
+                "after must be the seq of the last event you have (a whole number from 0).");
+  return false;
+}
+
+/* The feed: events are numbered in commit order without gaps (migration 0015), so "after n"
+ * resumes exactly where a reader stopped, however long ago, across restarts of either side. */
+void partners_events(struct exchange *x) {
+  long long after;
+  int limit;
+  if (!query_after(x, &after) || query_limit(x, &limit) != CC_OK) return;
+  struct tx tx;
+  struct partner_org org;
+  PGresult *res = NULL;
+  enum cc_status status = tx_begin(x->app->pool, &tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    goto done;
+  }
+  if (!partner_caller_org(x, &tx, &org)) goto done;
+  char after_text[24], limit_text[16];
+  snprintf(after_text, sizeof after_text, "%lld", after);
+  snprintf(limit_text, sizeof limit_text, "%d", limit);
+  status = tx_exec(&tx, &EVENTS, (const char *const[]){org.code, after_text, limit_text}, &res);
+  if (status == CC_OK) status = tx_commit(&tx);
+  json_t *events = status == CC_OK ? json_loads(PQgetvalue(res, 0, 0), 0, NULL) : NULL;
+  if (status == CC_OK && !events) status = CC_INTERNAL;
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    goto done;
+  }
+  long long next = PQgetisnull(res, 0, 1) ? after : atoll(PQgetvalue(res, 0, 1));
+  reply_json(x, 200,
+             json_pack("{s:o, s:I, s:I}", "events", events, "next_after", (json_int_t)next,
+                       "last_event_seq", (json_int_t)org.last_event_seq));
+done:
+  PQclear(res);
   tx_end(&tx);
 }

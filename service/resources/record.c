@@ -340,17 +340,27 @@ void record_reply_next_link(struct exchange *x, const char *cursor) {
 
 void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
                  const char **params, int limit, size_t cursor_parts) {
+  struct tx tx;
+  enum cc_status status = tx_begin(x->app->pool, &tx);
+  if (status == CC_OK)
+    record_list_in(x, &tx, type, stmt, params, limit, cursor_parts);
+  else
+    reply_problem(x, status, NULL);
+  tx_end(&tx);
+}
+
+void record_list_in(struct exchange *x, struct tx *tx, const struct record_type *type,
+                    const struct db_stmt *stmt, const char **params, int limit,
+                    size_t cursor_parts) {
   char limit_text[16];
   snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
   params[stmt->nparams - 1] = limit_text;
 
-  struct tx tx;
   PGresult *res = NULL;
   json_t *ids = NULL, *details = NULL;
   char *cursor = NULL, *body = NULL;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status == CC_OK) status = tx_plan_for_values(&tx);
-  if (status == CC_OK) status = tx_exec(&tx, stmt, params, &res);
+  enum cc_status status = tx_plan_for_values(tx);
+  if (status == CC_OK) status = tx_exec(tx, stmt, params, &res);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -392,9 +402,9 @@ void record_list(struct exchange *x, const struct record_type *type, const struc
     }
     struct audit_event event = {.action = "read", .resource_type = type->resource_type,
                                 .outcome = "success", .details = details};
-    status = audit_append(&tx, &x->actor, &event);
+    status = audit_append(tx, &x->actor, &event);
   }
-  if (status == CC_OK) status = tx_commit(&tx);
+  if (status == CC_OK) status = tx_commit(tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -407,5 +417,4 @@ done:
   json_decref(details);
   json_decref(ids);
   PQclear(res);
-  tx_end(&tx);
 }

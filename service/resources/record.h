@@ -51,6 +51,12 @@ void record_update(struct exchange *x, const struct record_type *type);
 void record_list(struct exchange *x, const struct record_type *type, const struct db_stmt *stmt,
                  const char **params, int limit, size_t cursor_parts);
 
+/* record_list in the caller's transaction tx (begun, e.g. after an access check), which it
+ * commits on success; the caller ends tx. */
+void record_list_in(struct exchange *x, struct tx *tx, const struct record_type *type,
+                    const struct db_stmt *stmt, const char **params, int limit,
+                    size_t cursor_parts);
+
 /* The end of a handler that read or changed one record: commits tx when status is CC_OK, then
  * replies 200 with the record of res (columns id, version, representation JSON) and its ETag;
  * replies with the failure otherwise. */

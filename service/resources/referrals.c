@@ -11,8 +11,10 @@
 #include <time.h>
 
 #include "auth/roles.h"
+#include "fhir/fhir.h"
 #include "http/cursor.h"
 #include "http/idempotency.h"
+#include "http/negotiate.h"
 #include "resources/access.h"
 #include "resources/record.h"
 #include "resources/resources.h"
@@ -470,9 +472,21 @@ static const char *referral_id(struct exchange *x) {
   return NULL;
 }
 
+/* A partner may have its referral as a FHIR R4 ServiceRequest. */
+static const char *const REFERRAL_MEDIA_TYPES[] = {"application/json", "application/fhir+json"};
+
 void referrals_get(struct exchange *x) {
   const char *id = referral_id(x), *reason = NULL;
   if (!id || !partner_has_org(x) || !access_break_glass_reason(x, &reason)) return;
+  int media_type = negotiate_media_type(exchange_header(x, "Accept"), REFERRAL_MEDIA_TYPES,
+                                        is_partner(x) ? 2 : 1);
+  if (media_type < 0) {
+    reply_problem(x, CC_NOT_ACCEPTABLE, "%s",
+                  is_partner(x) ? "A referral is served as application/json or "
+                                  "application/fhir+json."
+                                : "A referral is served as application/json.");
+    return;
+  }
   struct tx tx;
   PGresult *facts = NULL, *res = NULL;
   enum access_decision decision = ACCESS_ALLOW;
@@ -491,7 +505,19 @@ void referrals_get(struct exchange *x) {
     reply_problem(x, status, NULL);
     goto done;
   }
-  reply_referral(x, 200, res);
+  if (media_type == 1) {
+    json_t *view = json_loads(PQgetvalue(res, 0, COL_PARTNER_JSON), 0, NULL);
+    json_t *fhir = view ? fhir_referral_service_request(view) : NULL;
+    json_decref(view);
+    if (!fhir) {
+      reply_problem(x, CC_INTERNAL, NULL);
+      goto done;
+    }
+    reply_etag(x, PQgetvalue(res, 0, COL_VERSION));
+    reply_json_as(x, 200, "application/fhir+json", fhir);
+  } else {
+    reply_referral(x, 200, res);
+  }
 done:
   PQclear(res);
   PQclear(facts);

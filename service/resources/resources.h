@@ -101,6 +101,16 @@ void caseloads_team(struct exchange *x);
 /* resources/partners.c */
 void partners_list(struct exchange *x);
 void partners_me(struct exchange *x);
+void partners_events(struct exchange *x);
+/* resources/partner_shares.c */
+void partner_shares_create(struct exchange *x);
+void partner_shares_list(struct exchange *x);
+void partner_shares_get(struct exchange *x);
+void partner_shares_withdraw(struct exchange *x);
+void partner_inbox_list(struct exchange *x);
+void partner_inbox_get(struct exchange *x);
+void partner_inbox_acknowledge(struct exchange *x);
+void partner_inbox_decide(struct exchange *x);
 /* resources/extracts.c */
 void extracts_stream(struct exchange *x);
 /* How many extracts stream at once: at most `concurrency`, and never more than half the pool

@@ -5,22 +5,8 @@ audited."""
 
 import pytest
 
-from care_setup import events
-from carecoord import assert_no_sanitizer_report, mint_token, run_binary, unique
-
-
-def register(service, database, code, kind="adult_social_care", name=None, active=True):
-    """`carecoord partner CODE KIND NAME [--inactive]`, as an operator runs it."""
-    args = ["partner", code, kind, name or f"Partner {code}"] + ([] if active else ["--inactive"])
-    done = run_binary(service.env, args,
-                      extra_env={"CARECOORD_MIGRATION_DATABASE_URL": database.owner_url})
-    assert_no_sanitizer_report(done.stderr, "carecoord partner")
-    return done
-
-
-def partner_api(service, org, sub=None):
-    return service.api(token=mint_token(service.env, sub=sub or unique("partner-system-"),
-                                        roles=("partner",), org=org))
+from care_setup import events, partner_api, register_partner as register
+from carecoord import mint_token, run_binary, unique
 
 
 def test_an_operator_registers_a_partner_and_its_system_sees_itself(service, database, api):

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from carecoord import UUID_RE, create, mint_token, service_user_payload, team_payload, unique
+from carecoord import (UUID_RE, assert_no_sanitizer_report, create, mint_token, run_binary,
+                       service_user_payload, team_payload, unique)
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 
@@ -193,3 +194,18 @@ def assert_conforms(repo, schema_name, value):
             _spec = yaml.safe_load(f)
     errors = _schema_errors(_spec, {"$ref": f"#/components/schemas/{schema_name}"}, value, "")
     assert not errors, f"not a valid {schema_name}:\n" + "\n".join(errors)
+
+
+def register_partner(service, database, code, kind="adult_social_care", name=None, active=True):
+    """`carecoord partner CODE KIND NAME [--inactive]`, as an operator runs it."""
+    args = ["partner", code, kind, name or f"Partner {code}"] + ([] if active else ["--inactive"])
+    done = run_binary(service.env, args,
+                      extra_env={"CARECOORD_MIGRATION_DATABASE_URL": database.owner_url})
+    assert_no_sanitizer_report(done.stderr, "carecoord partner")
+    return done
+
+
+def partner_api(service, org, sub=None):
+    """An API session of a partner organisation's system (role partner, `org` claim)."""
+    return service.api(token=mint_token(service.env, sub=sub or unique("partner-system-"),
+                                        roles=("partner",), org=org))
