@@ -140,8 +140,16 @@ def test_another_organisation_never_sees_a_share_and_the_attempt_is_audited(held
                            partners.other_asc.get("/partners/me/shares").json()["items"]]
     assert not [e for e in feed(partners.other_asc)["events"]
                 if e["resource"]["id"] == s["id"]]
-    # Nor does a partner reach the clinical routes.
-    assert partners.asc.get(f"/episodes/{held.id}/partner-shares").status_code == 403
+    # Nor does a partner reach anything of the record that was not shared with it: the clinical
+    # routes refuse its role, and each refusal is audited.
+    for path in (f"/episodes/{held.id}/partner-shares", f"/episodes/{held.id}",
+                 f"/service-users/{held.person['id']}", f"/episodes/{held.id}/care-plans",
+                 f"/service-users/{held.person['id']}/carers",
+                 f"/episodes/{held.id}/partner-shares/{s['id']}"):
+        assert_problem(partners.asc.get(path), 403)
+    refused = db.rows("SELECT resource_id FROM audit_events WHERE actor = 'asc-system'"
+                      " AND action = 'deny'")
+    assert {r["resource_id"] for r in refused} >= {held.id, held.person["id"]}
 
 
 @pytest.mark.parametrize("over, field", [
