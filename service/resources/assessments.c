@@ -462,16 +462,8 @@ static void column_params(const json_t *record, char **params, size_t first) {
     params[first + i] = fields_param_new(json_object_get(record, COLUMNS[i]));
 }
 
-static bool validate_body(struct exchange *x, enum validate_mode mode) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, ASSESSMENT_FIELDS, mode, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 void assessments_create(struct exchange *x) {
-  if (!validate_body(x, VALIDATE_CREATE)) return;
+  if (!record_body_valid(x, ASSESSMENT_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   char *params[12] = {0};
@@ -516,7 +508,7 @@ void assessments_update(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, VALIDATE_PATCH)) return;
+  if (!record_body_valid(x, ASSESSMENT_FIELDS, VALIDATE_PATCH)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL;

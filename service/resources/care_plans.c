@@ -441,17 +441,8 @@ static bool check_plan(struct exchange *x, struct tx *tx, const struct episode *
   return errors->count || check_links(x, tx, ep, record, errors);
 }
 
-static bool validate_body(struct exchange *x, const struct field_spec *specs,
-                          enum validate_mode mode) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, specs, mode, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 void care_plans_create(struct exchange *x) {
-  if (!validate_body(x, CARE_PLAN_FIELDS, VALIDATE_CREATE)) return;
+  if (!record_body_valid(x, CARE_PLAN_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   json_t *content = content_new(x->body);
@@ -504,7 +495,7 @@ void care_plans_update(struct exchange *x) {
   const char *id = episode_child_id(x, NOT_FOUND);
   long expected = 0;
   if (!id || exchange_if_match(x, &expected) != CC_OK ||
-      !validate_body(x, CARE_PLAN_FIELDS, VALIDATE_PATCH))
+      !record_body_valid(x, CARE_PLAN_FIELDS, VALIDATE_PATCH))
     return;
   struct tx tx = {0};
   struct episode ep;
@@ -639,7 +630,7 @@ void care_plans_agreement(struct exchange *x) {
   const char *id = episode_child_id(x, NOT_FOUND);
   long expected = 0;
   if (!id || exchange_if_match(x, &expected) != CC_OK ||
-      !validate_body(x, AGREEMENT_FIELDS, VALIDATE_CREATE))
+      !record_body_valid(x, AGREEMENT_FIELDS, VALIDATE_CREATE))
     return;
   struct field_errors errors = {0};
   check_agreement(x->body, &errors);
@@ -861,7 +852,7 @@ static void check_distribution(const json_t *body, struct field_errors *errors) 
 
 void care_plans_distribute(struct exchange *x) {
   const char *id = episode_child_id(x, NOT_FOUND);
-  if (!id || !validate_body(x, DISTRIBUTION_FIELDS, VALIDATE_CREATE)) return;
+  if (!id || !record_body_valid(x, DISTRIBUTION_FIELDS, VALIDATE_CREATE)) return;
   struct field_errors errors = {0};
   check_distribution(x->body, &errors);
   if (errors.count) {

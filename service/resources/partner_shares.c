@@ -243,14 +243,6 @@ static const char *text_of(const json_t *object, const char *name) {
   return json_string_value(json_object_get(object, name));
 }
 
-static bool validate_body(struct exchange *x, const struct field_spec *fields) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, fields, VALIDATE_CREATE, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 /* The data set as a set of items; every unknown or repeated item is an error. */
 static share_items data_set_items(const json_t *data_set, struct field_errors *errors) {
   share_items items = 0;
@@ -372,7 +364,7 @@ static char *data_set_literal(const json_t *data_set) {
 }
 
 void partner_shares_create(struct exchange *x) {
-  if (!validate_body(x, SHARE_FIELDS)) return;
+  if (!record_body_valid(x, SHARE_FIELDS, VALIDATE_CREATE)) return;
   char today[CIVIL_DATE_TEXT_LEN];
   uk_local_date(time(NULL), today);
   struct field_errors errors = {0};
@@ -447,7 +439,7 @@ void partner_shares_withdraw(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, WITHDRAW_FIELDS)) return;
+  if (!record_body_valid(x, WITHDRAW_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL, *withdrawn = NULL;
@@ -518,6 +510,20 @@ static bool partner_share(struct exchange *x, struct tx *tx, const struct partne
   return false;
 }
 
+/* The start of a partner's request about a share: the transaction, the caller's organisation
+ * (partners.h) and the share addressed to it (partner_share). Returns false after replying;
+ * the caller ends tx either way. */
+static bool begin_partner_share(struct exchange *x, struct tx *tx, bool lock, const char *action,
+                                PGresult **res) {
+  struct partner_org org;
+  enum cc_status status = tx_begin(x->app->pool, tx);
+  if (status != CC_OK) {
+    reply_problem(x, status, NULL);
+    return false;
+  }
+  return partner_caller_org(x, tx, &org) && partner_share(x, tx, &org, lock, action, res);
+}
+
 /* An audit event of the partner's action on the share of row 0 of res. */
 static enum cc_status partner_audit(struct exchange *x, struct tx *tx, const char *action,
                                     PGresult *res, const json_t *details) {
@@ -526,6 +532,16 @@ static enum cc_status partner_audit(struct exchange *x, struct tx *tx, const cha
                               .service_user_id = PQgetvalue(res, 0, ROW_PERSON),
                               .outcome = "success", .details = details};
   return audit_append(tx, &x->actor, &event);
+}
+
+/* The `update` event of a partner's change of the share's status (row 0 of res). */
+static enum cc_status partner_audit_status(struct exchange *x, struct tx *tx, PGresult *res,
+                                           const char *from, const char *to) {
+  json_t *details = json_pack("{s:[{s:s, s:s, s:s}]}", "changes", "field", "status", "old", from,
+                              "new", to);
+  enum cc_status status = details ? partner_audit(x, tx, "update", res, details) : CC_INTERNAL;
+  json_decref(details);
+  return status;
 }
 
 /* Commits and replies with the partner's view of row 0 of res: JSON, or (media_type 1) FHIR. */
@@ -587,30 +603,18 @@ void partner_inbox_get(struct exchange *x) {
     return;
   }
   struct tx tx;
-  struct partner_org org;
   PGresult *res = NULL;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-  } else if (partner_caller_org(x, &tx, &org) &&
-             partner_share(x, &tx, &org, false, "read", &res)) {
+  if (begin_partner_share(x, &tx, false, "read", &res))
     partner_reply(x, &tx, partner_audit(x, &tx, "read", res, NULL), res, media_type);
-  }
   PQclear(res);
   tx_end(&tx);
 }
 
 void partner_inbox_acknowledge(struct exchange *x) {
   struct tx tx;
-  struct partner_org org;
   PGresult *res = NULL, *done = NULL;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto end;
-  }
-  if (!partner_caller_org(x, &tx, &org) || !partner_share(x, &tx, &org, true, "acknowledge", &res))
-    goto end;
+  enum cc_status status;
+  if (!begin_partner_share(x, &tx, true, "acknowledge", &res)) goto end;
   enum share_status from;
   if (!share_status_parse(PQgetvalue(res, 0, ROW_STATUS), &from)) {
     reply_problem(x, CC_INTERNAL, NULL);
@@ -628,12 +632,7 @@ void partner_inbox_acknowledge(struct exchange *x) {
   status = tx_exec(&tx, &ACKNOWLEDGE, (const char *const[]){x->params[0], x->principal.subject},
                    &done);
   if (status == CC_OK && PQntuples(done) != 1) status = CC_INTERNAL;
-  if (status == CC_OK) {
-    json_t *details = json_pack("{s:[{s:s, s:s, s:s}]}", "changes", "field", "status", "old",
-                                "sent", "new", "acknowledged");
-    status = details ? partner_audit(x, &tx, "update", done, details) : CC_INTERNAL;
-    json_decref(details);
-  }
+  if (status == CC_OK) status = partner_audit_status(x, &tx, done, "sent", "acknowledged");
   partner_reply(x, &tx, status, done, 0);
 end:
   PQclear(done);
@@ -642,7 +641,7 @@ end:
 }
 
 static bool decision_errors(struct exchange *x) {
-  if (!validate_body(x, DECISION_FIELDS)) return false;
+  if (!record_body_valid(x, DECISION_FIELDS, VALIDATE_CREATE)) return false;
   bool rejected = strcmp(text_of(x->body, "decision"), "rejected") == 0;
   struct field_errors errors = {0};
   if (rejected && !text_of(x->body, "rejection_reason"))
@@ -685,15 +684,9 @@ void partner_inbox_decide(struct exchange *x) {
   if (exchange_if_match(x, &expected) != CC_OK) return;
   if (!decision_errors(x)) return;
   struct tx tx;
-  struct partner_org org;
   PGresult *res = NULL, *done = NULL;
-  enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status != CC_OK) {
-    reply_problem(x, status, NULL);
-    goto end;
-  }
-  if (!partner_caller_org(x, &tx, &org) || !partner_share(x, &tx, &org, true, "decide", &res))
-    goto end;
+  enum cc_status status;
+  if (!begin_partner_share(x, &tx, true, "decide", &res)) goto end;
   enum share_kind kind;
   enum share_status from, to = strcmp(text_of(x->body, "decision"), "accepted") == 0
                                    ? SHARE_ACCEPTED
@@ -720,7 +713,7 @@ void partner_inbox_decide(struct exchange *x) {
     goto end;
   }
   char decided_by[PRINCIPAL_SUBJECT_MAX + PRINCIPAL_ORG_MAX + 2];
-  snprintf(decided_by, sizeof decided_by, "%s/%s", org.code, x->principal.subject);
+  snprintf(decided_by, sizeof decided_by, "%s/%s", x->principal.org, x->principal.subject);
   const char *params[] = {x->params[0], share_status_name(to), decided_by,
                           text_of(x->body, "rejection_reason")};
   status = tx_exec(&tx, &DECIDE, params, &done);
@@ -732,12 +725,9 @@ void partner_inbox_decide(struct exchange *x) {
       goto end;
     }
   }
-  if (status == CC_OK) {
-    json_t *details = json_pack("{s:[{s:s, s:s, s:s}]}", "changes", "field", "status", "old",
-                                PQgetvalue(res, 0, ROW_STATUS), "new", share_status_name(to));
-    status = details ? partner_audit(x, &tx, "update", done, details) : CC_INTERNAL;
-    json_decref(details);
-  }
+  if (status == CC_OK)
+    status = partner_audit_status(x, &tx, done, PQgetvalue(res, 0, ROW_STATUS),
+                                  share_status_name(to));
   partner_reply(x, &tx, status, done, 0);
 end:
   PQclear(done);

@@ -120,6 +120,15 @@ static struct row row_of(PGresult *res) {
   return (struct row){PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)};
 }
 
+bool record_body_valid(struct exchange *x, const struct field_spec *fields,
+                       enum validate_mode mode) {
+  struct field_errors errors = {0};
+  fields_validate(x->body, fields, mode, "", &errors);
+  if (!errors.count) return true;
+  reply_validation(x, &errors);
+  return false;
+}
+
 void record_create(struct exchange *x, const struct record_type *type) {
   if (!validate(x, type, x->body, NULL)) return;
   /* A prepared insert names every column, so absent members take their declared fallback. */

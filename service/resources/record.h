@@ -41,6 +41,11 @@ struct record_type {
   void (*check)(const json_t *record, const char *today, struct field_errors *errors);
 };
 
+/* Validates the request body against fields (fields.h); replies 422 listing every problem and
+ * returns false when there is one. */
+bool record_body_valid(struct exchange *x, const struct field_spec *fields,
+                       enum validate_mode mode);
+
 void record_create(struct exchange *x, const struct record_type *type);
 void record_get(struct exchange *x, const struct record_type *type);
 void record_update(struct exchange *x, const struct record_type *type);

@@ -272,15 +272,6 @@ static enum cc_status check_invitee_links(struct tx *tx, const char *person,
   return status;
 }
 
-static bool validate_body(struct exchange *x, const struct field_spec *fields,
-                          enum validate_mode mode) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, fields, mode, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 /* R-REV-1: the date the next review of an episode at `level` is due, counted from last_held, or
  * before any review was held from clock_start (both London dates or NULL); *due stays "" when
  * there is neither. */
@@ -325,7 +316,7 @@ static enum cc_status default_due_on(const struct exchange *x, const struct epis
 }
 
 void reviews_create(struct exchange *x) {
-  if (!validate_body(x, REVIEW_FIELDS, VALIDATE_CREATE)) return;
+  if (!record_body_valid(x, REVIEW_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   struct episode_fetch facts = {&CLOCK_FACTS, (const char *const[]){x->params[0]}, NULL};
@@ -393,7 +384,7 @@ void reviews_update(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, REVIEW_FIELDS, VALIDATE_PATCH)) return;
+  if (!record_body_valid(x, REVIEW_FIELDS, VALIDATE_PATCH)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL;
@@ -470,7 +461,7 @@ void reviews_record_outcome(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, OUTCOME_FIELDS, VALIDATE_CREATE)) return;
+  if (!record_body_valid(x, OUTCOME_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL, *held = NULL;

@@ -115,14 +115,6 @@ static bool member_present(const json_t *record, const char *name) {
   return value && !json_is_null(value);
 }
 
-static bool validate_body(struct exchange *x, const struct field_spec *fields) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, fields, VALIDATE_CREATE, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 /* The London date of today, and whether `date` (a valid YYYY-MM-DD) is after it. */
 static bool is_after_today(const char *date, char today[CIVIL_DATE_TEXT_LEN]) {
   uk_local_date(time(NULL), today);
@@ -226,7 +218,7 @@ static enum cc_status check_staff(struct tx *tx, const json_t *body, struct fiel
 
 void transfer_contacts_create(struct exchange *x) {
   const char *transfer_id = episode_child_id(x, NOT_FOUND);
-  if (!transfer_id || !validate_body(x, CONTACT_FIELDS)) return;
+  if (!transfer_id || !record_body_valid(x, CONTACT_FIELDS, VALIDATE_CREATE)) return;
   struct field_errors errors = {0};
   check_contact(x->body, &errors);
   if (errors.count) {
@@ -390,7 +382,7 @@ void transfers_update(struct exchange *x) {
   const char *transfer_id = episode_child_id(x, NOT_FOUND);
   long expected = 0;
   if (!transfer_id || exchange_if_match(x, &expected) != CC_OK ||
-      !validate_body(x, TRANSFER_PATCH_FIELDS))
+      !record_body_valid(x, TRANSFER_PATCH_FIELDS, VALIDATE_CREATE))
     return;
   const char *ended_on = json_string_value(json_object_get(x->body, "placement_ended_on"));
   char today[CIVIL_DATE_TEXT_LEN];

@@ -213,14 +213,6 @@ static const char *column_or_null(PGresult *res, int row, int col) {
   return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-static bool validate_body(struct exchange *x, const struct field_spec *fields) {
-  struct field_errors errors = {0};
-  fields_validate(x->body, fields, VALIDATE_CREATE, "", &errors);
-  if (!errors.count) return true;
-  reply_validation(x, &errors);
-  return false;
-}
-
 enum cc_status transfer_add_clock(struct exchange *x, PGresult *res, int row, json_t *transfer) {
   enum transfer_type type;
   if (!transfer_type_parse(text_of(transfer, "type"), &type)) return CC_INTERNAL;
@@ -475,7 +467,7 @@ static enum cc_status handover_computed(struct exchange *x, struct tx *tx,
 }
 
 void transfers_create(struct exchange *x) {
-  if (!validate_body(x, PROPOSAL_FIELDS)) return;
+  if (!record_body_valid(x, PROPOSAL_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   char *params[9] = {0};
@@ -615,7 +607,7 @@ void transfers_decide(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, DECISION_FIELDS) || !check_decision(x)) return;
+  if (!record_body_valid(x, DECISION_FIELDS, VALIDATE_CREATE) || !check_decision(x)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL, *decided = NULL;
@@ -923,7 +915,7 @@ void transfers_cancel(struct exchange *x) {
   if (!id) return;
   long expected = 0;
   if (exchange_if_match(x, &expected) != CC_OK) return;
-  if (!validate_body(x, CANCEL_FIELDS)) return;
+  if (!record_body_valid(x, CANCEL_FIELDS, VALIDATE_CREATE)) return;
   struct tx tx;
   struct episode ep;
   PGresult *res = NULL, *cancelled = NULL;
