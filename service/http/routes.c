@@ -137,6 +137,9 @@ const struct route ROUTES[] = {
 
     {"GET", "/partners", partners_list, CLINICAL, 0, NULL},
     {"GET", "/partners/me", partners_me, ROLE_PARTNER, 0, NULL},
+    {"PUT", "/partners/me/webhook", webhooks_put, ROLE_PARTNER, BODY, NULL},
+    {"GET", "/partners/me/webhook", webhooks_get, ROLE_PARTNER, 0, NULL},
+    {"DELETE", "/partners/me/webhook", webhooks_delete, ROLE_PARTNER, 0, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

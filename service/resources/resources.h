@@ -101,6 +101,10 @@ void caseloads_team(struct exchange *x);
 /* resources/partners.c */
 void partners_list(struct exchange *x);
 void partners_me(struct exchange *x);
+/* resources/webhooks.c */
+void webhooks_put(struct exchange *x);
+void webhooks_get(struct exchange *x);
+void webhooks_delete(struct exchange *x);
 /* resources/extracts.c */
 void extracts_stream(struct exchange *x);
 /* How many extracts stream at once: at most `concurrency`, and never more than half the pool
