@@ -316,7 +316,9 @@ static enum round deliver_one(struct delivery_thread *t) {
   const char *reason = NULL;
   enum webhook_url_kind kind = webhook_url_check(url, s->allow_http_loopback, &reason);
   enum outcome outcome = OUTCOME_FAILED;
-  if (kind == WEBHOOK_URL_BAD)
+  if (atomic_load(&w->stopping))
+    outcome = OUTCOME_ABANDONED; /* leased as the service began to stop */
+  else if (kind == WEBHOOK_URL_BAD)
     snprintf(error, LAST_ERROR_MAX, "the URL is no longer allowed: it %s", reason);
   else if (!webhook_signature(secret, (long long)time(NULL), body, strlen(body), signature))
     snprintf(error, LAST_ERROR_MAX, "the service could not sign the delivery");
