@@ -48,6 +48,38 @@ static long long int_var(config_lookup_fn lookup, struct config_errors *errors, 
   return parsed;
 }
 
+/* A switch: 1 or true, 0 or false. */
+static bool bool_var(config_lookup_fn lookup, struct config_errors *errors, const char *name,
+                     bool fallback) {
+  const char *value = lookup(name);
+  if (!value || !*value) return fallback;
+  if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) return true;
+  if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) return false;
+  add_error(errors, name, "must be 1 or 0 (true or false), got \"%.40s\"", value);
+  return fallback;
+}
+
+static void load_webhooks(config_lookup_fn lookup, struct webhook_settings *w,
+                          struct config_errors *e) {
+  w->allow_http_loopback = bool_var(lookup, e, "CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK", false);
+  w->threads = (int)int_var(lookup, e, "CARECOORD_WEBHOOK_THREADS", 2, 0, 16);
+  w->poll_ms = (int)int_var(lookup, e, "CARECOORD_WEBHOOK_POLL_MS", 1000, 10, 600000);
+  w->connect_timeout_ms =
+      (int)int_var(lookup, e, "CARECOORD_WEBHOOK_CONNECT_TIMEOUT_MS", 5000, 100, 60000);
+  w->timeout_ms = (int)int_var(lookup, e, "CARECOORD_WEBHOOK_TIMEOUT_MS", 10000, 100, 300000);
+  w->backoff_base_ms =
+      (int)int_var(lookup, e, "CARECOORD_WEBHOOK_BACKOFF_BASE_MS", 5000, 10, 3600000);
+  w->backoff_cap_ms =
+      (int)int_var(lookup, e, "CARECOORD_WEBHOOK_BACKOFF_CAP_MS", 3600000, 10, 86400000);
+  w->batch = (int)int_var(lookup, e, "CARECOORD_WEBHOOK_BATCH", 50, 1, 500);
+  if (w->timeout_ms < w->connect_timeout_ms)
+    add_error(e, "CARECOORD_WEBHOOK_TIMEOUT_MS",
+              "must be at least CARECOORD_WEBHOOK_CONNECT_TIMEOUT_MS (%d)", w->connect_timeout_ms);
+  if (w->backoff_cap_ms < w->backoff_base_ms)
+    add_error(e, "CARECOORD_WEBHOOK_BACKOFF_CAP_MS",
+              "must be at least CARECOORD_WEBHOOK_BACKOFF_BASE_MS (%d)", w->backoff_base_ms);
+}
+
 static void load_policy(config_lookup_fn lookup, struct policy *p, struct config_errors *e) {
   p->referral_response_emergency_hours =
       (int)int_var(lookup, e, "CARECOORD_POLICY_REFERRAL_EMERGENCY_HOURS", 4, 1, 72);
@@ -145,6 +177,7 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
   load_pseudonym_key(lookup, cfg, errors);
   cfg->extract_concurrency =
       (int)int_var(lookup, errors, "CARECOORD_EXTRACT_CONCURRENCY", 2, 1, 16);
+  load_webhooks(lookup, &cfg->webhook, errors);
   load_policy(lookup, &cfg->policy, errors);
   return errors->count ? -1 : 0;
 }

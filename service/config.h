@@ -4,6 +4,7 @@
 #ifndef CARECOORD_CONFIG_H
 #define CARECOORD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define CONFIG_MAX_ERRORS 32
@@ -25,6 +26,18 @@ struct policy {
   int carer_review_months;               /* R-CAR-2 */
   int discharge_follow_up_days;          /* R-TRF-3 */
   int out_of_area_liaison_months;        /* R-TRF-4 */
+};
+
+/* Webhook deliveries to partner systems (resources/webhooks.c, webhooks/delivery.h). */
+struct webhook_settings {
+  bool allow_http_loopback; /* TESTS ONLY: also http://127.0.0.1:PORT/... and http://[::1]... */
+  int threads;              /* delivery threads; 0: this instance delivers nothing */
+  int poll_ms;              /* how often an idle thread looks for due webhooks */
+  int connect_timeout_ms;
+  int timeout_ms;           /* a whole delivery: connect, send, answer */
+  int backoff_base_ms;      /* the wait after the first failure, doubling with each failure */
+  int backoff_cap_ms;       /* ... up to this */
+  int batch;                /* events in one delivery, at most */
 };
 
 struct config {
@@ -57,6 +70,7 @@ struct config {
   unsigned char pseudonym_key[PSEUDONYM_KEY_MAX];
   size_t pseudonym_key_len; /* 0: not configured */
   int extract_concurrency;  /* extracts streaming at once */
+  struct webhook_settings webhook;
   struct policy policy;
 };
 

@@ -1,5 +1,6 @@
 /* carecoord: start-up. Configuration → database pool → routes → serve; or one of the
  * operator's subcommands. */
+#include <curl/curl.h>
 #include <getopt.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -19,6 +20,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "resources/resources.h"
+#include "webhooks/delivery.h"
 
 #define EXIT_USAGE 2
 
@@ -183,8 +185,16 @@ static int command_serve(const struct config *cfg) {
   if (check_schema(pool) != 0) goto done;
   struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier,
                     .extract_limit = extract_limit};
+  /* libcurl is initialised once, before any other thread starts. */
+  struct webhooks *webhooks = NULL;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+    webhooks = webhooks_start(cfg->database_url, &cfg->webhook);
+  else
+    log_message(LOG_ERROR, "cannot initialise the HTTP client; webhook deliveries are off");
   struct sealer *sealer = sealer_start(cfg->database_url);
   rc = server_run(&app);
+  webhooks_stop(webhooks);
+  curl_global_cleanup();
   sealer_stop(sealer);
 done:
   db_pool_free(pool);

@@ -109,6 +109,11 @@ void reply_text(struct exchange *x, int http_status, const char *content_type, c
   x->status = http_status;
 }
 
+void reply_no_content(struct exchange *x) {
+  set_body(x, 204, "");
+  x->status = 204;
+}
+
 void reply_json_text(struct exchange *x, int http_status, const char *json_text) {
   reply_text(x, http_status, "application/json", json_text);
 }

@@ -59,6 +59,8 @@ void reply_header(struct exchange *x, const char *name, const char *value);
 void reply_text(struct exchange *x, int http_status, const char *content_type, const char *text);
 /* Replies with JSON text as it is (e.g. built by PostgreSQL). */
 void reply_json_text(struct exchange *x, int http_status, const char *json_text);
+/* 204 No Content: no body, no Content-Type. */
+void reply_no_content(struct exchange *x);
 /* Replies with a JSON value; steals the reference. */
 void reply_json(struct exchange *x, int http_status, json_t *body);
 /* reply_json as another JSON media type (e.g. application/fhir+json); takes body too. */

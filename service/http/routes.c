@@ -155,6 +155,9 @@ const struct route ROUTES[] = {
      PERSON, NULL},
     {"POST", "/partners/me/shares/{id}/decision", partner_inbox_decide, ROLE_PARTNER,
      BODY | PERSON, NULL},
+    {"PUT", "/partners/me/webhook", webhooks_put, ROLE_PARTNER, BODY, NULL},
+    {"GET", "/partners/me/webhook", webhooks_get, ROLE_PARTNER, 0, NULL},
+    {"DELETE", "/partners/me/webhook", webhooks_delete, ROLE_PARTNER, 0, NULL},
 
     {"GET", "/audit-events", audit_events_list, ROLE_MANAGER, 0, AUDIT_QUERY},
     {"GET", "/audit-events/verify", audit_events_verify, ROLE_MANAGER, 0, NULL},

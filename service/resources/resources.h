@@ -111,6 +111,10 @@ void partner_inbox_list(struct exchange *x);
 void partner_inbox_get(struct exchange *x);
 void partner_inbox_acknowledge(struct exchange *x);
 void partner_inbox_decide(struct exchange *x);
+/* resources/webhooks.c */
+void webhooks_put(struct exchange *x);
+void webhooks_get(struct exchange *x);
+void webhooks_delete(struct exchange *x);
 /* resources/extracts.c */
 void extracts_stream(struct exchange *x);
 /* How many extracts stream at once: at most `concurrency`, and never more than half the pool

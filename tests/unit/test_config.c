@@ -149,6 +149,66 @@ static void test_extract_concurrency_is_bounded(void) {
   CHECK(mentions(&errors, "CARECOORD_EXTRACT_CONCURRENCY"));
 }
 
+static void test_webhook_defaults_keep_plain_http_off(void) {
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(NULL, &cfg, &errors) == 0);
+  CHECK(!cfg.webhook.allow_http_loopback);
+  CHECK(cfg.webhook.threads == 2 && cfg.webhook.poll_ms == 1000 && cfg.webhook.batch == 50);
+  CHECK(cfg.webhook.connect_timeout_ms == 5000 && cfg.webhook.timeout_ms == 10000);
+  CHECK(cfg.webhook.backoff_base_ms == 5000 && cfg.webhook.backoff_cap_ms == 3600000);
+}
+
+static void test_webhook_settings_are_read(void) {
+  const struct var vars[] = {{"CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK", "1"},
+                             {"CARECOORD_WEBHOOK_THREADS", "0"},
+                             {"CARECOORD_WEBHOOK_POLL_MS", "50"},
+                             {"CARECOORD_WEBHOOK_CONNECT_TIMEOUT_MS", "1000"},
+                             {"CARECOORD_WEBHOOK_TIMEOUT_MS", "2000"},
+                             {"CARECOORD_WEBHOOK_BACKOFF_BASE_MS", "100"},
+                             {"CARECOORD_WEBHOOK_BACKOFF_CAP_MS", "800"},
+                             {"CARECOORD_WEBHOOK_BATCH", "3"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == 0);
+  CHECK(cfg.webhook.allow_http_loopback && cfg.webhook.threads == 0);
+  CHECK(cfg.webhook.poll_ms == 50 && cfg.webhook.batch == 3);
+  CHECK(cfg.webhook.connect_timeout_ms == 1000 && cfg.webhook.timeout_ms == 2000);
+  CHECK(cfg.webhook.backoff_base_ms == 100 && cfg.webhook.backoff_cap_ms == 800);
+  const struct var spelt[] = {{"CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK", "true"}, {NULL, NULL}};
+  CHECK(load(spelt, &cfg, &errors) == 0 && cfg.webhook.allow_http_loopback);
+  const struct var off[] = {{"CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK", "0"}, {NULL, NULL}};
+  CHECK(load(off, &cfg, &errors) == 0 && !cfg.webhook.allow_http_loopback);
+}
+
+static void test_bad_webhook_settings_are_named(void) {
+  const struct var vars[] = {{"CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK", "yes please"},
+                             {"CARECOORD_WEBHOOK_POLL_MS", "0"},
+                             {"CARECOORD_WEBHOOK_BATCH", "501"},
+                             {"CARECOORD_WEBHOOK_THREADS", "-1"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == -1);
+  CHECK(errors.count == 4);
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_ALLOW_HTTP_LOOPBACK"));
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_POLL_MS"));
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_BATCH"));
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_THREADS"));
+  CHECK(!cfg.webhook.allow_http_loopback); /* a bad value never turns it on */
+  /* A total timeout shorter than the connect timeout, a cap below the base. */
+  const struct var crossed[] = {{"CARECOORD_WEBHOOK_CONNECT_TIMEOUT_MS", "5000"},
+                                {"CARECOORD_WEBHOOK_TIMEOUT_MS", "1000"},
+                                {"CARECOORD_WEBHOOK_BACKOFF_BASE_MS", "2000"},
+                                {"CARECOORD_WEBHOOK_BACKOFF_CAP_MS", "1000"},
+                                {NULL, NULL}};
+  CHECK(load(crossed, &cfg, &errors) == -1);
+  CHECK(errors.count == 2);
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_TIMEOUT_MS"));
+  CHECK(mentions(&errors, "CARECOORD_WEBHOOK_BACKOFF_CAP_MS"));
+}
+
 int main(void) {
   test_defaults_follow_domain_policy();
   test_values_are_read();
@@ -158,5 +218,8 @@ int main(void) {
   test_pseudonym_key_is_off_by_default();
   test_short_missing_or_huge_pseudonym_keys_are_refused();
   test_extract_concurrency_is_bounded();
+  test_webhook_defaults_keep_plain_http_off();
+  test_webhook_settings_are_read();
+  test_bad_webhook_settings_are_named();
   return checks_report();
 }
