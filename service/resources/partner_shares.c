@@ -358,6 +358,10 @@ static char *data_set_literal(const json_t *data_set) {
   const json_t *value;
   json_array_foreach(data_set, i, value) {
     len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", json_string_value(value));
+    if (len >= cap - 1) {
+      free(out);
+      return NULL;
+    }
   }
   snprintf(out + len, cap - len, "}");
   return out;
