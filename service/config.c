@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "log.h"
 
 static void add_error(struct config_errors *errors, const char *name, const char *fmt, ...)
@@ -130,6 +132,41 @@ static void load_pseudonym_key(config_lookup_fn lookup, struct config *cfg,
   if (!cfg->pseudonym_key_len) memset(cfg->pseudonym_key, 0, sizeof cfg->pseudonym_key);
 }
 
+/* The read pool's connection string must parse, and a target_session_attrs in it must be one
+ * that libpq 15 knows: a typo would otherwise surface only as failed reports. */
+static void load_read_database(config_lookup_fn lookup, struct config *cfg,
+                               struct config_errors *errors) {
+  static const char NAME[] = "CARECOORD_READ_DATABASE_URL";
+  static const char *const ATTRS[] = {"any",     "read-write", "read-only",     "primary",
+                                      "standby", "prefer-standby", NULL};
+  cfg->read_database_url = text_var(lookup, NAME, NULL);
+  cfg->read_db_pool_size = (int)int_var(lookup, errors, "CARECOORD_READ_DB_POOL_SIZE", 4, 1, 256);
+  cfg->read_catch_up_ms =
+      (int)int_var(lookup, errors, "CARECOORD_READ_CATCH_UP_MS", 5000, 0, 60000);
+  cfg->read_primary_recheck_s =
+      (int)int_var(lookup, errors, "CARECOORD_READ_PRIMARY_RECHECK_S", 30, 1, 86400);
+  if (!cfg->read_database_url) return;
+  /* libpq's own message is not repeated: it can quote the URL, password included. */
+  char *message = NULL;
+  PQconninfoOption *options = PQconninfoParse(cfg->read_database_url, &message);
+  PQfreemem(message);
+  if (!options) {
+    add_error(errors, NAME, "is not a valid libpq connection string or URI");
+    return;
+  }
+  for (PQconninfoOption *o = options; o->keyword; o++) {
+    if (strcmp(o->keyword, "target_session_attrs") != 0 || !o->val) continue;
+    bool known = false;
+    for (size_t i = 0; ATTRS[i]; i++) known |= strcmp(o->val, ATTRS[i]) == 0;
+    if (!known)
+      add_error(errors, NAME,
+                "target_session_attrs \"%.16s\" is not any, read-write, read-only, primary, "
+                "standby or prefer-standby",
+                o->val);
+  }
+  PQconninfoFree(options);
+}
+
 int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors) {
   memset(cfg, 0, sizeof *cfg);
   errors->count = 0;
@@ -154,6 +191,7 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
   cfg->db_pool_wait_ms = (int)int_var(lookup, errors, "CARECOORD_DB_POOL_WAIT_MS", 2000, 1, 60000);
   cfg->db_statement_timeout_ms =
       (int)int_var(lookup, errors, "CARECOORD_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 600000);
+  load_read_database(lookup, cfg, errors);
   cfg->jwt_issuer = text_var(lookup, "CARECOORD_JWT_ISSUER", "carecoord-dev");
   cfg->jwt_audience = text_var(lookup, "CARECOORD_JWT_AUDIENCE", "carecoord");
   cfg->jwt_public_key_file = text_var(lookup, "CARECOORD_JWT_PUBLIC_KEY_FILE", NULL);

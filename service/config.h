@@ -54,6 +54,12 @@ struct config {
   int db_pool_size;
   int db_pool_wait_ms;
   int db_statement_timeout_ms;
+  /* Reports and extracts read through a pool of their own when read_database_url is set (a
+   * standby, or a libpq multi-host URL with target_session_attrs); NULL: the main pool. */
+  const char *read_database_url;
+  int read_db_pool_size;
+  int read_catch_up_ms;      /* an extract's wait for the standby to replay the export's moment */
+  int read_primary_recheck_s; /* a read session found on a primary is reopened after this long */
   const char *jwt_issuer;
   const char *jwt_audience;
   const char *jwt_public_key_file;

@@ -151,6 +151,29 @@ static int check_schema(struct db_pool *pool) {
   return 0;
 }
 
+/* The read database is not required at start-up: reports and extracts answer 503 while no server
+ * of CARECOORD_READ_DATABASE_URL answers, and everything else works. What it is (a standby, or a
+ * primary that a multi-host URL fell back to) and its schema are logged. */
+static void check_read_database(struct db_pool *read_pool) {
+  struct tx tx;
+  int version = -1;
+  enum cc_status status = tx_begin(read_pool, &tx);
+  if (status == CC_OK) status = db_schema_version(&tx, &version);
+  tx_end(&tx);
+  struct db_pool_stats stats;
+  db_pool_stats(read_pool, &stats);
+  if (status != CC_OK)
+    log_message(LOG_WARN, "the read database (CARECOORD_READ_DATABASE_URL) is not reachable yet: "
+                          "reports and extracts answer 503 until it is");
+  else if (version != migrations_latest_version())
+    log_message(LOG_WARN, "the read database's schema is at version %d, this build's is %d (a "
+                          "standby replays migrations from its primary)",
+                version, migrations_latest_version());
+  else
+    log_message(LOG_INFO, "reports and extracts read from %s (CARECOORD_READ_DATABASE_URL)",
+                stats.on_standby ? "a standby" : "a primary");
+}
+
 /* glibc gives up to 8 malloc arenas per core, and the worker threads spread over them; each
  * arena keeps its own high-water mark, so resident memory crept up for minutes under steady
  * load (measured: 4 MB over a 5-minute soak with the default, 1 MB and levelling off with 4).
@@ -171,20 +194,31 @@ static int command_serve(const struct config *cfg) {
   struct verifier *verifier = verifier_new(cfg);
   if (!verifier) return EXIT_USAGE;
 
-  struct db_pool *pool = NULL;
+  struct db_pool *pool = NULL, *read_pool = NULL;
   struct metrics *metrics = metrics_new(ROUTE_COUNT);
-  struct extract_limit *extract_limit =
-      extract_limit_new(cfg->extract_concurrency, cfg->db_pool_size);
+  /* Extracts hold a connection of the pool they read from for their whole length. */
+  struct extract_limit *extract_limit = extract_limit_new(
+      cfg->extract_concurrency, cfg->read_database_url ? cfg->read_db_pool_size : cfg->db_pool_size);
   int rc = 1;
   if (!cfg->pseudonym_key_len)
     log_message(LOG_WARN, "extracts are off: CARECOORD_PSEUDONYM_KEY_FILE is not set");
-  if (!metrics || !extract_limit ||
-      db_pool_new(cfg->database_url, cfg->db_pool_size, cfg->db_pool_wait_ms,
-                  cfg->db_statement_timeout_ms, &pool) != CC_OK)
-    goto done;
+  struct db_pool_settings main_settings = {
+      .conninfo = cfg->database_url, .application_name = "carecoord",
+      .size = cfg->db_pool_size, .wait_ms = cfg->db_pool_wait_ms,
+      .statement_timeout_ms = cfg->db_statement_timeout_ms};
+  if (!metrics || !extract_limit || db_pool_new(&main_settings, &pool) != CC_OK) goto done;
   if (check_schema(pool) != 0) goto done;
-  struct app app = {.config = cfg, .pool = pool, .metrics = metrics, .verifier = verifier,
-                    .extract_limit = extract_limit};
+  if (cfg->read_database_url) {
+    struct db_pool_settings read_settings = {
+        .conninfo = cfg->read_database_url, .application_name = "carecoord read",
+        .size = cfg->read_db_pool_size, .wait_ms = cfg->db_pool_wait_ms,
+        .statement_timeout_ms = cfg->db_statement_timeout_ms, .read_only = true,
+        .primary_recheck_s = cfg->read_primary_recheck_s};
+    if (db_pool_new(&read_settings, &read_pool) != CC_OK) goto done;
+    check_read_database(read_pool);
+  }
+  struct app app = {.config = cfg, .pool = pool, .read_pool = read_pool ? read_pool : pool,
+                    .metrics = metrics, .verifier = verifier, .extract_limit = extract_limit};
   /* libcurl is initialised once, before any other thread starts. */
   struct webhooks *webhooks = NULL;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
@@ -197,6 +231,7 @@ static int command_serve(const struct config *cfg) {
   curl_global_cleanup();
   sealer_stop(sealer);
 done:
+  db_pool_free(read_pool);
   db_pool_free(pool);
   metrics_free(metrics);
   extract_limit_free(extract_limit);

@@ -25,6 +25,7 @@ struct db_conn;
 
 struct db_pool_stats {
   int size, in_use, waiting;
+  int on_standby; /* open sessions on a server in recovery (a hot standby) */
 };
 
 /* A new session with the service's settings (UTC, bounded idle transactions, the statement
@@ -32,8 +33,22 @@ struct db_pool_stats {
  * caller PQfinish()es. */
 PGconn *db_connect(const char *conninfo, const char *application_name, int statement_timeout_ms);
 
-enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms,
-                           struct db_pool **out);
+/* A pool's settings. The main pool (writes, clinical reads, audit events) is the default; a read
+ * pool (reports and extracts, on a standby) sets read_only and primary_recheck_s. */
+struct db_pool_settings {
+  const char *conninfo;
+  const char *application_name; /* in pg_stat_activity */
+  int size, wait_ms, statement_timeout_ms;
+  /* Every session gets default_transaction_read_only = on once it is open (not as a start-up
+   * option, which would make a primary count as "read-only" for target_session_attrs). */
+  bool read_only;
+  /* > 0: a session found on a primary (in_hot_standby off: a multi-host URL fell back to the
+   * primary, or its standby was promoted) is reopened when it is this old, so that the pool goes
+   * back to a standby once one is there again. The old session is kept if reopening fails. */
+  int primary_recheck_s;
+};
+
+enum cc_status db_pool_new(const struct db_pool_settings *settings, struct db_pool **out);
 void db_pool_free(struct db_pool *pool);
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
 
@@ -56,6 +71,7 @@ struct tx {
   struct db_conn *conn;
   bool open;  /* the caller may run statements and commit */
   bool begun; /* BEGIN has reached the server */
+  bool session_checked; /* the session was found usable for this transaction */
   struct tx_deferred deferred[TX_MAX_DEFERRED];
   size_t ndeferred;
   struct db_error error;
@@ -89,6 +105,12 @@ enum cc_status tx_defer(struct tx *tx, const struct db_stmt *stmt, const char *c
  * serves a call (measured: a person's access log scanned the whole audit trail; a team's
  * 12-month report took 240 ms instead of 8). The cost is planning each time. */
 enum cc_status tx_plan_for_values(struct tx *tx);
+/* Before the transaction's first statement (nothing sent or deferred yet): waits until the
+ * session's server has replayed the primary's WAL up to lsn (pg_lsn text; NULL or "": no wait),
+ * at once on a server not in recovery, so that the transaction's snapshot sees every transaction
+ * that had committed on the primary when lsn was read there. Polls, up to wait_ms; then
+ * CC_UNAVAILABLE (logged as "standby behind"), as for a lost connection. */
+enum cc_status tx_wait_for_replay(struct tx *tx, const char *lsn, int wait_ms);
 /* Commits, sending any deferred statements first in the same round trip. */
 enum cc_status tx_commit(struct tx *tx);
 /* Rolls back if still open and returns the connection to the pool. Safe to call twice. */

@@ -15,32 +15,40 @@ struct db_conn {
   size_t nprepared, capacity;
   bool broken;
   bool in_use;
+  bool on_standby;         /* counted in the pool's on_standby */
+  struct timespec opened;  /* CLOCK_MONOTONIC */
 };
 
 struct db_pool {
   char *conninfo;
+  char *application_name;
   int size, wait_ms, statement_timeout_ms;
+  bool read_only;
+  int primary_recheck_s;
   pthread_mutex_t mutex;
   pthread_cond_t released;
-  int in_use, waiting;
+  int in_use, waiting, on_standby;
   struct db_conn *conns;
 };
 
-enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms,
-                           struct db_pool **out) {
+enum cc_status db_pool_new(const struct db_pool_settings *settings, struct db_pool **out) {
   struct db_pool *pool = calloc(1, sizeof *pool);
   if (!pool) return CC_INTERNAL;
-  pool->conninfo = strdup(conninfo);
-  pool->conns = calloc((size_t)size, sizeof *pool->conns);
-  if (!pool->conninfo || !pool->conns) {
+  pool->conninfo = strdup(settings->conninfo);
+  pool->application_name = strdup(settings->application_name);
+  pool->conns = calloc((size_t)settings->size, sizeof *pool->conns);
+  if (!pool->conninfo || !pool->application_name || !pool->conns) {
     free(pool->conninfo);
+    free(pool->application_name);
     free(pool->conns);
     free(pool);
     return CC_INTERNAL;
   }
-  pool->size = size;
-  pool->wait_ms = wait_ms;
-  pool->statement_timeout_ms = statement_timeout_ms;
+  pool->size = settings->size;
+  pool->wait_ms = settings->wait_ms;
+  pool->statement_timeout_ms = settings->statement_timeout_ms;
+  pool->read_only = settings->read_only;
+  pool->primary_recheck_s = settings->primary_recheck_s;
   pthread_mutex_init(&pool->mutex, NULL);
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -51,23 +59,41 @@ enum cc_status db_pool_new(const char *conninfo, int size, int wait_ms, int stat
   return CC_OK;
 }
 
-static void conn_close(struct db_conn *c) {
+/* Counts the session in the pool's on_standby (for the metrics) or not. */
+static void count_standby(struct db_pool *pool, struct db_conn *c, bool on_standby) {
+  if (c->on_standby == on_standby) return;
+  pthread_mutex_lock(&pool->mutex);
+  pool->on_standby += on_standby ? 1 : -1;
+  pthread_mutex_unlock(&pool->mutex);
+  c->on_standby = on_standby;
+}
+
+/* Whether the server of a session is a hot standby, as it last reported (in_hot_standby is
+ * reported by PostgreSQL 14 and later, also when a promotion changes it). */
+static bool session_on_standby(const PGconn *pg) {
+  const char *value = PQparameterStatus(pg, "in_hot_standby");
+  return value && strcmp(value, "on") == 0;
+}
+
+static void conn_close(struct db_pool *pool, struct db_conn *c) {
   if (c->pg) PQfinish(c->pg);
   c->pg = NULL;
   c->nprepared = 0;
   c->broken = false;
+  count_standby(pool, c, false);
 }
 
 void db_pool_free(struct db_pool *pool) {
   if (!pool) return;
   for (int i = 0; i < pool->size; i++) {
-    conn_close(&pool->conns[i]);
+    conn_close(pool, &pool->conns[i]);
     free(pool->conns[i].prepared);
   }
   pthread_cond_destroy(&pool->released);
   pthread_mutex_destroy(&pool->mutex);
   free(pool->conns);
   free(pool->conninfo);
+  free(pool->application_name);
   free(pool);
 }
 
@@ -76,6 +102,7 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out) {
   out->size = pool->size;
   out->in_use = pool->in_use;
   out->waiting = pool->waiting;
+  out->on_standby = pool->on_standby;
   pthread_mutex_unlock(&pool->mutex);
 }
 
@@ -100,15 +127,63 @@ PGconn *db_connect(const char *conninfo, const char *application_name, int state
   return PQconnectdbParams(KEYS, values, 1);
 }
 
-static bool conn_open(struct db_pool *pool, struct db_conn *c) {
-  conn_close(c);
-  c->pg = db_connect(pool->conninfo, "carecoord", pool->statement_timeout_ms);
-  if (PQstatus(c->pg) != CONNECTION_OK) {
-    log_message(LOG_WARN, "database connection failed");
-    conn_close(c);
-    return false;
+/* A new session of the pool, or NULL. A read pool's sessions are made read-only by a statement
+ * once connected, after libpq has chosen the server by target_session_attrs. */
+static PGconn *session_open(struct db_pool *pool) {
+  PGconn *pg = db_connect(pool->conninfo, pool->application_name, pool->statement_timeout_ms);
+  if (PQstatus(pg) == CONNECTION_OK && pool->read_only) {
+    PGresult *res = PQexec(pg, "SET default_transaction_read_only = on");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+      PQfinish(pg);
+      pg = NULL;
+    }
   }
+  if (!pg || PQstatus(pg) != CONNECTION_OK) {
+    log_event(LOG_WARN, "database connection failed",
+              json_pack("{s:s}", "pool", pool->application_name));
+    PQfinish(pg);
+    return NULL;
+  }
+  return pg;
+}
+
+static void conn_adopt(struct db_pool *pool, struct db_conn *c, PGconn *pg) {
+  c->pg = pg;
+  clock_gettime(CLOCK_MONOTONIC, &c->opened);
+  count_standby(pool, c, session_on_standby(pg));
+}
+
+static bool conn_open(struct db_pool *pool, struct db_conn *c) {
+  conn_close(pool, c);
+  PGconn *pg = session_open(pool);
+  if (!pg) return false;
+  conn_adopt(pool, c, pg);
   return true;
+}
+
+/* A read pool's session on a primary, open for primary_recheck_s or longer, is replaced by a
+ * new one, which libpq places on a standby again if one answers; the old one is kept when no
+ * server does. */
+static void conn_recheck_primary(struct db_pool *pool, struct db_conn *c) {
+  if (pool->primary_recheck_s <= 0) return;
+  bool on_standby = session_on_standby(c->pg);
+  count_standby(pool, c, on_standby);
+  if (on_standby) return;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (now.tv_sec - c->opened.tv_sec < pool->primary_recheck_s) return;
+  PGconn *fresh = session_open(pool);
+  if (!fresh) {
+    c->opened = now; /* try again after another interval */
+    return;
+  }
+  conn_close(pool, c);
+  conn_adopt(pool, c, fresh);
+  log_event(LOG_INFO, "read session reopened",
+            json_pack("{s:s, s:b}", "pool", pool->application_name, "on_standby",
+                      c->on_standby));
 }
 
 static struct db_conn *pool_acquire(struct db_pool *pool) {
@@ -142,7 +217,7 @@ static struct db_conn *pool_acquire(struct db_pool *pool) {
 
 static void pool_release(struct db_pool *pool, struct db_conn *c) {
   if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) c->broken = true;
-  if (c->broken) conn_close(c);
+  if (c->broken) conn_close(pool, c);
   pthread_mutex_lock(&pool->mutex);
   c->in_use = false;
   pool->in_use--;
@@ -344,14 +419,59 @@ static bool session_usable(struct db_conn *c) {
   return poll(&waiting, 1, 0) == 0;
 }
 
+/* Before a transaction's first statement: a live session, reopened on a standby if it is a read
+ * pool's session that has been on a primary for a while. Checked once per transaction. */
+static bool session_ready(struct tx *tx) {
+  if (tx->session_checked) return true;
+  if (!session_usable(tx->conn) && !conn_open(tx->pool, tx->conn)) return false;
+  conn_recheck_primary(tx->pool, tx->conn);
+  tx->session_checked = true;
+  return true;
+}
+
+enum cc_status tx_wait_for_replay(struct tx *tx, const char *lsn, int wait_ms) {
+  if (!tx->open || tx->begun || tx->ndeferred) return CC_INTERNAL;
+  if (!lsn || !*lsn) return CC_OK;
+  if (!session_ready(tx)) return CC_UNAVAILABLE;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  const char *params[] = {lsn};
+  for (long pause_ms = 2;; pause_ms = pause_ms < 64 ? pause_ms * 2 : 100) {
+    /* Outside any transaction: the transaction's snapshot, taken later, sees at least this. */
+    PGresult *res = PQexecParams(tx->conn->pg,
+                                 "SELECT NOT pg_is_in_recovery()"
+                                 " OR pg_last_wal_replay_lsn() >= $1::pg_lsn",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      enum cc_status status = result_failure(tx, res, "wait for replay");
+      PQclear(res);
+      tx->open = false;
+      return status == CC_OK ? CC_UNAVAILABLE : status;
+    }
+    bool caught_up = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (caught_up) return CC_OK;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long waited_ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (waited_ms >= wait_ms) {
+      log_event(LOG_WARN, "standby behind",
+                json_pack("{s:s, s:s, s:i}", "pool", tx->pool->application_name, "lsn", lsn,
+                          "waited_ms", (int)waited_ms));
+      tx->open = false;
+      return CC_UNAVAILABLE;
+    }
+    struct timespec pause = {0, pause_ms * 1000000L};
+    nanosleep(&pause, NULL);
+  }
+}
+
 /* One round trip: what the transaction owes the server, then the batch (its results in its out
  * array), or COMMIT. A transaction's first round trip gets a fresh session when the pooled one
  * is dead. */
 static enum cc_status round_trip(struct tx *tx, const struct batch *batch, bool commit) {
   struct expected expect[ROUND_TRIP_MAX];
   for (size_t i = 0; i < batch->count; i++) batch->out[i] = NULL;
-  if (!tx->begun && !session_usable(tx->conn) && !conn_open(tx->pool, tx->conn))
-    return CC_UNAVAILABLE;
+  if (!tx->begun && !session_ready(tx)) return CC_UNAVAILABLE;
   int n = send_round_trip(tx, batch, commit, expect);
   if (n > 0 && log_enabled(LOG_DEBUG)) log_round_trip(expect, n);
   enum cc_status status;

@@ -26,7 +26,9 @@ struct verifier;
 /* Built once at start-up and shared read-only by every request. */
 struct app {
   const struct config *config;
-  struct db_pool *pool;
+  struct db_pool *pool;      /* the primary: writes, clinical reads, every audit event */
+  struct db_pool *read_pool; /* report and extract queries: the pool of CARECOORD_READ_DATABASE_URL,
+                                or the same as pool when it is not set */
   struct metrics *metrics;
   const struct verifier *verifier;
   struct extract_limit *extract_limit; /* extracts streaming now (resources/extracts.c) */

@@ -128,7 +128,7 @@ static void render_histogram(struct text *t, const char *method, const char *rou
          cumulative);
 }
 
-char *metrics_render_new(struct metrics *m, struct db_pool *pool,
+char *metrics_render_new(struct metrics *m, struct db_pool *pool, struct db_pool *read_pool,
                          const struct token_cache_stats *tokens) {
   struct text t = {0};
   append(&t, "# HELP carecoord_http_requests_total HTTP requests by route template and status.\n"
@@ -173,6 +173,21 @@ char *metrics_render_new(struct metrics *m, struct db_pool *pool,
          "# HELP carecoord_db_pool_waiting Requests waiting for a database connection.\n"
          "# TYPE carecoord_db_pool_waiting gauge\ncarecoord_db_pool_waiting %d\n",
          stats.size, stats.in_use, stats.waiting);
+  if (read_pool) {
+    db_pool_stats(read_pool, &stats);
+    append(&t,
+           "# HELP carecoord_db_read_pool_size Connections the read pool (reports, extracts) may "
+           "hold.\n"
+           "# TYPE carecoord_db_read_pool_size gauge\ncarecoord_db_read_pool_size %d\n"
+           "# HELP carecoord_db_read_pool_in_use Read pool connections lent to requests.\n"
+           "# TYPE carecoord_db_read_pool_in_use gauge\ncarecoord_db_read_pool_in_use %d\n"
+           "# HELP carecoord_db_read_pool_waiting Requests waiting for a read pool connection.\n"
+           "# TYPE carecoord_db_read_pool_waiting gauge\ncarecoord_db_read_pool_waiting %d\n"
+           "# HELP carecoord_db_read_pool_on_standby Open read pool sessions on a hot standby.\n"
+           "# TYPE carecoord_db_read_pool_on_standby gauge\n"
+           "carecoord_db_read_pool_on_standby %d\n",
+           stats.size, stats.in_use, stats.waiting, stats.on_standby);
+  }
   append(&t,
          "# HELP carecoord_token_cache_hits_total Bearer tokens found already verified.\n"
          "# TYPE carecoord_token_cache_hits_total counter\ncarecoord_token_cache_hits_total %lu\n"

@@ -17,8 +17,9 @@ void metrics_free(struct metrics *m);
 void metrics_observe(struct metrics *m, long route_index, const char *method, int status,
                      long duration_us);
 void metrics_in_flight(struct metrics *m, int delta);
-/* Prometheus text exposition; caller frees. */
-char *metrics_render_new(struct metrics *m, struct db_pool *pool,
+/* Prometheus text exposition; caller frees. read_pool: the reports' and extracts' own pool, or
+ * NULL when they share the main one. */
+char *metrics_render_new(struct metrics *m, struct db_pool *pool, struct db_pool *read_pool,
                          const struct token_cache_stats *tokens);
 
 #endif

@@ -275,6 +275,12 @@ static const struct db_stmt NEXT_SINCE = {
     " WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()"
     " AND a.xact_start IS NOT NULL AND a.application_name <> 'carecoord extract'",
     0};
+/* Where the primary's WAL ends, read just after NEXT_SINCE (in the same round trip): a standby
+ * that has replayed up to here has every transaction that NEXT_SINCE did not see in progress
+ * (NULL on a standby, where the main pool never is). */
+static const struct db_stmt WAL_POSITION = {
+    "extract_wal_position",
+    "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_insert_lsn()::text END", 0};
 static const struct db_stmt READ_ONLY_SNAPSHOT = {
     "extract_snapshot", "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0};
 /* The snapshot's time; the session is marked as an extract's for NEXT_SINCE. */
@@ -456,16 +462,21 @@ static bool query_since(struct exchange *x, const char **since) {
   return false;
 }
 
-/* The export event, committed before the snapshot is taken; and the next load's `since`. */
+/* The export event, committed before the snapshot is taken; and the next load's `since`, with
+ * the primary's WAL position at that moment (wal_lsn). */
 static enum cc_status record_export(struct exchange *x, const struct extract_table *table,
                                     enum extract_format format, const char *since,
-                                    char *next_since, size_t size) {
+                                    char *next_since, size_t size, char *wal_lsn,
+                                    size_t lsn_size) {
   struct tx tx;
-  PGresult *res = NULL;
+  PGresult *res[2] = {0};
   enum cc_status status = tx_begin(x->app->pool, &tx);
-  if (status == CC_OK) status = tx_exec(&tx, &NEXT_SINCE, NULL, &res);
+  const struct db_stmt *const stmts[] = {&NEXT_SINCE, &WAL_POSITION};
+  const char *const *const params[] = {NULL, NULL};
+  if (status == CC_OK) status = tx_exec_batch(&tx, 2, stmts, params, res);
   if (status == CC_OK) {
-    snprintf(next_since, size, "%s", PQgetvalue(res, 0, 0));
+    snprintf(next_since, size, "%s", PQgetvalue(res[0], 0, 0));
+    snprintf(wal_lsn, lsn_size, "%s", PQgetvalue(res[1], 0, 0));
     json_t *details = json_pack("{s:s, s:s, s:s, s:s?, s:s}", "table", table->name, "mhsds",
                                 table->mhsds, "format", FORMAT_NAMES[format], "since", since,
                                 "next_since", next_since);
@@ -476,16 +487,42 @@ static enum cc_status record_export(struct exchange *x, const struct extract_tab
     json_decref(details);
   }
   if (status == CC_OK) status = tx_commit(&tx);
-  PQclear(res);
+  PQclear(res[0]);
+  PQclear(res[1]);
   tx_end(&tx);
   return status;
 }
 
+/* The export was recorded but no row could be read (the read database did not answer, was too
+ * far behind, or failed): a second event says so, so that the trail does not show an export
+ * that sent nothing as a success alone. Best effort: the primary may be what failed. */
+static void record_export_failed(struct exchange *x, const struct extract_table *table,
+                                 enum cc_status failure) {
+  struct tx tx;
+  json_t *details = json_pack("{s:s, s:s, s:i}", "table", table->name, "mhsds", table->mhsds,
+                              "status", cc_status_info(failure)->http_status);
+  struct audit_event event = {.action = "export", .resource_type = "extract",
+                              .resource_id = table->name, .outcome = "failed",
+                              .details = details};
+  if (details && tx_begin(x->app->pool, &tx) == CC_OK) {
+    if (audit_append(&tx, &x->actor, &event) == CC_OK) tx_commit(&tx);
+    tx_end(&tx);
+  }
+  json_decref(details);
+}
+
 /* Opens the snapshot and its cursor and fetches the first batch, in one round trip, so that a
- * failure is still an ordinary problem reply rather than a stream cut short. */
+ * failure is still an ordinary problem reply rather than a stream cut short. On a read pool of
+ * its own the session first waits until its server has replayed the primary's WAL to wal_lsn
+ * (up to catch_up_ms), so that Extract-Next-Since, read on the primary, stays early enough:
+ * every change the snapshot misses committed after wal_lsn, in a transaction then in progress
+ * or not yet begun, dated (updated_at = its start) at or after Extract-Next-Since. */
 static enum cc_status open_snapshot(struct extract_stream *s, struct db_pool *pool,
-                                    const char *since, char *snapshot_at, size_t size) {
+                                    const char *wal_lsn, int catch_up_ms, const char *since,
+                                    char *snapshot_at, size_t size) {
   enum cc_status status = tx_begin(pool, &s->tx);
+  if (status != CC_OK) return status;
+  if (wal_lsn) status = tx_wait_for_replay(&s->tx, wal_lsn, catch_up_ms);
   if (status != CC_OK) return status;
   const struct db_stmt *const stmts[] = {&READ_ONLY_SNAPSHOT, &SNAPSHOT_AT, &s->table->declare,
                                          &FETCH};
@@ -498,7 +535,8 @@ static enum cc_status open_snapshot(struct extract_stream *s, struct db_pool *po
   PQclear(out[0]);
   PQclear(out[1]);
   PQclear(out[2]);
-  return status;
+  /* A read-only snapshot conflicts with nothing but a standby's replay (query cancelled). */
+  return status == CC_CONFLICT ? CC_UNAVAILABLE : status;
 }
 
 static struct extract_stream *stream_new(struct exchange *x, const struct extract_table *table,
@@ -553,10 +591,20 @@ void extracts_stream(struct exchange *x) {
     reply_problem(x, CC_INTERNAL, NULL);
     return;
   }
-  char next_since[40] = "", snapshot_at[40] = "";
-  enum cc_status status = record_export(x, table, format, since, next_since, sizeof next_since);
+  char next_since[40] = "", snapshot_at[40] = "", wal_lsn[40] = "";
+  bool read_pool = x->app->read_pool != x->app->pool;
+  enum cc_status status = record_export(x, table, format, since, next_since, sizeof next_since,
+                                        wal_lsn, sizeof wal_lsn);
+  bool recorded = status == CC_OK;
   if (status == CC_OK)
-    status = open_snapshot(s, x->app->pool, since, snapshot_at, sizeof snapshot_at);
+    status = open_snapshot(s, x->app->read_pool, read_pool ? wal_lsn : NULL,
+                           x->app->config->read_catch_up_ms, since, snapshot_at,
+                           sizeof snapshot_at);
+  if (status != CC_OK && recorded) {
+    /* The slot's connection goes back before the event is written on the other pool. */
+    tx_end(&s->tx);
+    record_export_failed(x, table, status);
+  }
   if (status == CC_OK) {
     reply_header(x, "Extract-Snapshot-At", snapshot_at);
     reply_header(x, "Extract-Next-Since", next_since);

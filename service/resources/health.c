@@ -34,7 +34,9 @@ void health_ready(struct exchange *x) {
 void metrics_scrape(struct exchange *x) {
   struct token_cache_stats tokens;
   verifier_cache_stats(x->app->verifier, &tokens);
-  char *text = metrics_render_new(x->app->metrics, x->app->pool, &tokens);
+  char *text = metrics_render_new(
+      x->app->metrics, x->app->pool, x->app->read_pool != x->app->pool ? x->app->read_pool : NULL,
+      &tokens);
   if (!text) {
     reply_problem(x, CC_INTERNAL, NULL);
     return;

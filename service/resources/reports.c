@@ -558,15 +558,41 @@ static json_t *report_new(const struct report_request *r, PGresult *res) {
                    "rows", rows);
 }
 
+/* Counts the report on the read pool (a standby), in a transaction of its own. A read cannot
+ * conflict with another transaction: a conflict there is a standby cancelling the query to
+ * replay its primary's changes, which a retry may not meet. */
+static enum cc_status count_on_read_pool(struct db_pool *read_pool, const struct measure *measure,
+                                         const char *const *params, PGresult **res) {
+  struct tx read;
+  enum cc_status status = tx_begin(read_pool, &read);
+  /* One team or every team, one month or twelve: each is best planned for itself. */
+  if (status == CC_OK) status = tx_plan_for_values(&read);
+  if (status == CC_OK) status = tx_exec(&read, measure->stmt, params, res);
+  if (status == CC_OK) status = tx_commit(&read);
+  tx_end(&read);
+  if (status != CC_OK) {
+    PQclear(*res);
+    *res = NULL;
+  }
+  return status == CC_CONFLICT ? CC_UNAVAILABLE : status;
+}
+
+/* Where the report is counted: with the main pool alone, in one transaction with the scope check
+ * and the read event, as every read. With a read pool (CARECOORD_READ_DATABASE_URL), the scope is
+ * settled on the primary, whose connection is given back while the standby counts; then the read
+ * event is committed on the primary, and only then is the report sent. So a report is never sent
+ * without its committed event (an event that cannot be written means a 503 and nothing sent),
+ * and a count that fails on the standby (503) leaves no event, as a failed read does anyway. */
 void reports_get(struct exchange *x) {
   struct report_request r;
   if (!read_request(x, &r)) return;
+  bool read_pool = x->app->read_pool != x->app->pool;
   struct tx tx = {0};
   PGresult *res = NULL;
   char own_team[UUID_TEXT_SIZE] = "";
   enum cc_status status = tx_begin(x->app->pool, &tx);
   /* One team or every team, one month or twelve: each is best planned for itself. */
-  if (status == CC_OK) status = tx_plan_for_values(&tx);
+  if (status == CC_OK && !read_pool) status = tx_plan_for_values(&tx);
   if (status != CC_OK) {
     reply_problem(x, status, NULL);
     goto done;
@@ -578,7 +604,14 @@ void reports_get(struct exchange *x) {
   const char *params[6] = {firsts, days, r.team};
   for (int i = 0; i < 3 && r.measure->params[i] != PARAM_NONE; i++)
     params[3 + i] = param_value(&r, &x->app->config->policy, r.measure->params[i], buf[i]);
-  status = tx_exec(&tx, r.measure->stmt, params, &res);
+  if (read_pool) {
+    status = tx_commit(&tx);
+    tx_end(&tx);
+    if (status == CC_OK) status = count_on_read_pool(x->app->read_pool, r.measure, params, &res);
+    if (status == CC_OK) status = tx_begin(x->app->pool, &tx);
+  } else {
+    status = tx_exec(&tx, r.measure->stmt, params, &res);
+  }
   char from[REPORT_MONTH_TEXT_LEN], to[REPORT_MONTH_TEXT_LEN];
   report_month_format(r.from, from);
   report_month_format(r.to, to);

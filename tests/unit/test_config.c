@@ -209,6 +209,70 @@ static void test_bad_webhook_settings_are_named(void) {
   CHECK(mentions(&errors, "CARECOORD_WEBHOOK_BACKOFF_CAP_MS"));
 }
 
+static void test_reads_share_the_main_database_by_default(void) {
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(NULL, &cfg, &errors) == 0);
+  CHECK(cfg.read_database_url == NULL); /* reports and extracts use the main pool */
+  CHECK(cfg.read_db_pool_size == 4 && cfg.read_catch_up_ms == 5000);
+  CHECK(cfg.read_primary_recheck_s == 30);
+  const struct var empty[] = {{"CARECOORD_READ_DATABASE_URL", ""}, {NULL, NULL}};
+  CHECK(load(empty, &cfg, &errors) == 0 && cfg.read_database_url == NULL);
+}
+
+static void test_read_database_settings_are_read(void) {
+  static const char URL[] = "postgresql://app@replica1:5433,primary:5432/carecoord"
+                            "?target_session_attrs=prefer-standby&connect_timeout=2";
+  const struct var vars[] = {{"CARECOORD_READ_DATABASE_URL", URL},
+                             {"CARECOORD_READ_DB_POOL_SIZE", "2"},
+                             {"CARECOORD_READ_CATCH_UP_MS", "0"},
+                             {"CARECOORD_READ_PRIMARY_RECHECK_S", "5"},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == 0);
+  CHECK_STR(cfg.read_database_url, URL);
+  CHECK(cfg.read_db_pool_size == 2 && cfg.read_catch_up_ms == 0);
+  CHECK(cfg.read_primary_recheck_s == 5);
+  /* Every target_session_attrs of libpq 15, in a URI or in keyword form. */
+  const char *const attrs[] = {"host=a,b dbname=c target_session_attrs=standby",
+                               "host=a dbname=c target_session_attrs=read-only",
+                               "host=a dbname=c target_session_attrs=any",
+                               "postgresql://a/c?target_session_attrs=primary",
+                               "postgresql://a/c?target_session_attrs=read-write", NULL};
+  for (size_t i = 0; attrs[i]; i++) {
+    const struct var one[] = {{"CARECOORD_READ_DATABASE_URL", attrs[i]}, {NULL, NULL}};
+    CHECK(load(one, &cfg, &errors) == 0);
+  }
+}
+
+static void test_bad_read_database_settings_are_named_without_the_password(void) {
+  const struct var vars[] = {
+      {"CARECOORD_READ_DATABASE_URL", "postgresql://app:s3cret-pw@r1,r2/db?target_session_attrs=standy"},
+      {"CARECOORD_READ_DB_POOL_SIZE", "0"},
+      {"CARECOORD_READ_CATCH_UP_MS", "60001"},
+      {"CARECOORD_READ_PRIMARY_RECHECK_S", "0"},
+      {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(vars, &cfg, &errors) == -1);
+  CHECK(errors.count == 4);
+  CHECK(mentions(&errors, "CARECOORD_READ_DATABASE_URL"));
+  CHECK(mentions(&errors, "CARECOORD_READ_DB_POOL_SIZE"));
+  CHECK(mentions(&errors, "CARECOORD_READ_CATCH_UP_MS"));
+  CHECK(mentions(&errors, "CARECOORD_READ_PRIMARY_RECHECK_S"));
+  const struct var broken[] = {
+      {"CARECOORD_READ_DATABASE_URL", "postgresql://app:s3cret-pw@r1/db?no_such_option=1"},
+      {NULL, NULL}};
+  CHECK(load(broken, &cfg, &errors) == -1);
+  CHECK(errors.count == 1 && mentions(&errors, "CARECOORD_READ_DATABASE_URL"));
+  const struct var words[] = {{"CARECOORD_READ_DATABASE_URL", "host=r1 password=s3cret-pw bogus"},
+                              {NULL, NULL}};
+  CHECK(load(words, &cfg, &errors) == -1);
+  CHECK(errors.count == 1 && mentions(&errors, "CARECOORD_READ_DATABASE_URL"));
+  for (size_t i = 0; i < errors.count; i++) CHECK(strstr(errors.messages[i], "s3cret") == NULL);
+}
+
 int main(void) {
   test_defaults_follow_domain_policy();
   test_values_are_read();
@@ -221,5 +285,8 @@ int main(void) {
   test_webhook_defaults_keep_plain_http_off();
   test_webhook_settings_are_read();
   test_bad_webhook_settings_are_named();
+  test_reads_share_the_main_database_by_default();
+  test_read_database_settings_are_read();
+  test_bad_read_database_settings_are_named_without_the_password();
   return checks_report();
 }
