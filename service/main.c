@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "healthcheck.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -29,6 +30,8 @@ static const char USAGE[] =
     "  serve                      run the HTTP service\n"
     "  migrate                    apply database migrations (owner role)\n"
     "  routes                     print the route table\n"
+    "  health                     exit 0 if the service configured alike answers GET /healthz\n"
+    "                             with 200 within 3 seconds (the container's health check)\n"
     "  partner CODE KIND NAME [--inactive]\n"
     "                             register (or update) a partner organisation (owner role);\n"
     "                             KIND: adult_social_care, probation, drug_and_alcohol, other\n"
@@ -250,6 +253,7 @@ int main(int argc, char **argv) {
   if (load_config(&cfg) != 0) return EXIT_USAGE;
   if (strcmp(command, "serve") == 0) return command_serve(&cfg);
   if (strcmp(command, "migrate") == 0) return command_migrate(&cfg);
+  if (strcmp(command, "health") == 0) return argc == 2 ? healthcheck_run(&cfg, 3000) : EXIT_USAGE;
   if (strcmp(command, "partner") == 0) return command_partner(&cfg, argc - 1, argv + 1);
   if (strcmp(command, "token") == 0) return command_token(&cfg, argc - 1, argv + 1);
   fputs(USAGE, stderr);

@@ -1,0 +1,15 @@
+/* `carecoord health`: the container's health check. Asks the service running with the same
+ * configuration for GET /healthz, so that the image needs no HTTP client of its own. */
+#ifndef CARECOORD_HEALTHCHECK_H
+#define CARECOORD_HEALTHCHECK_H
+
+#include "config.h"
+
+/* The URL asked: the listening address (127.0.0.1 when the service listens on every address,
+ * 0.0.0.0) and port. Writes at most size bytes; returns 0, or -1 if it does not fit. */
+int healthcheck_url(const struct config *cfg, char *url, size_t size);
+
+/* 0 when the service answers 200 within timeout_ms, 1 otherwise (the reason on stderr). */
+int healthcheck_run(const struct config *cfg, long timeout_ms);
+
+#endif
