@@ -42,7 +42,9 @@ def test_the_benchmark_runs_end_to_end_without_a_failed_request(private_cluster,
     }
     done = subprocess.run(
         [sys.executable, os.path.join(test_env.repo, "tests", "bench", "bench.py"), "--users", str(USERS),
-         "--events", str(EVENTS), "--duration", "1", "--warmup", "1", "--connections", "8",
+         # Three seconds a run: a loaded machine (other tests run alongside) can take the
+         # first second to connect, leaving a one-second window empty.
+         "--events", str(EVENTS), "--duration", "3", "--warmup", "1", "--connections", "8",
          "--keepalive", str(KEEPALIVE), "--soak", "2", "--soak-slice", "1", "--cold-starts", "1",
          "--latency-duration", "1", "--output", str(output)],
         env=env, capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
