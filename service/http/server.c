@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/jwt.h"
+#include "http/connections.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 
 struct server {
   const struct app *app;
+  struct connections *conns;
   atomic_int draining;
   pthread_mutex_t mutex;
   pthread_cond_t idle;
@@ -286,6 +288,7 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   assign_client_address(&x);
   x.actor = (struct audit_actor){.subject = "anonymous", .roles = "{}",
                                  .request_id = x.request_id, .client_address = x.client_address};
+  connections_request_arrived(srv->conns, request->client_address);
   if (atomic_load(&srv->draining))
     reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
   else
@@ -337,11 +340,18 @@ int server_run(const struct app *app) {
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  srv.conns = connections_new(cfg->connection_timeout_s, app->metrics);
+  if (!srv.conns) {
+    log_message(LOG_ERROR, "cannot start the connection watchdog");
+    return 1;
+  }
+
   struct sockaddr_in bind_address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
   inet_pton(AF_INET, cfg->listen_address, &bind_address.sin_addr);
   struct _u_instance instance;
   if (ulfius_init_instance(&instance, (unsigned)cfg->port, &bind_address, NULL) != U_OK) {
     log_message(LOG_ERROR, "cannot initialise the HTTP server");
+    connections_free(srv.conns);
     return 1;
   }
   /* Ulfius truncates a body at this size: one byte over the limit tells us it was too big
@@ -352,8 +362,10 @@ int server_run(const struct app *app) {
 
   struct MHD_OptionItem options[] = {
       {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+      /* Ulfius' own callback, called by the connection watch (http/connections.h). */
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connections_request_completed, srv.conns},
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connections_notify, srv.conns},
       {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
       {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
@@ -370,6 +382,7 @@ int server_run(const struct app *app) {
     log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted)",
                 cfg->listen_address, cfg->port);
     ulfius_clean_instance(&instance);
+    connections_free(srv.conns);
     return 1;
   }
   log_event(LOG_INFO, "listening",
@@ -387,6 +400,7 @@ int server_run(const struct app *app) {
   wait_for_idle(&srv, cfg->drain_timeout_s);
   ulfius_stop_framework(&instance);
   ulfius_clean_instance(&instance);
+  connections_free(srv.conns);
   pthread_cond_destroy(&srv.idle);
   pthread_mutex_destroy(&srv.mutex);
   log_message(LOG_INFO, "stopped");

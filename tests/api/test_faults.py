@@ -504,3 +504,71 @@ def test_connections_beyond_the_limit_wait_until_a_slot_frees(service_factory):
         for s in held:
             s.close()
     svc.stop()
+
+
+def test_300_idle_and_slow_connections_do_not_starve_a_normal_client(service_factory):
+    """300 connections held open by clients that send nothing, half a request head, a header line
+    every half second, or a body a few bytes at a time (slowloris): a normal client's requests
+    succeed throughout, and the server closes every one of them once CARECOORD_CONNECTION_TIMEOUT_S
+    has passed without a whole request, however slowly they keep sending."""
+    timeout_s = 2
+    svc = service_factory.start(env={"CARECOORD_CONNECTION_TIMEOUT_S": str(timeout_s),
+                                     "CARECOORD_HTTP_THREADS": "4", "CARECOORD_MAX_CONNECTIONS": "400"})
+    groups = {name: connect_many(svc.port, 75) for name in ("silent", "half-head", "slow-head", "slow-body")}
+    for s in groups["half-head"]:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    for s in groups["slow-head"]:
+        s.sendall(b"POST /service-users HTTP/1.1\r\nHost: t\r\n")
+    for s in groups["slow-body"]:
+        s.sendall(b"POST /service-users HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n{")
+    opened = time.monotonic()
+    stop = threading.Event()
+
+    def dribble():
+        while not stop.is_set():
+            for name, line in (("slow-head", b"X-Slow: 1\r\n"), ("slow-body", b"  ")):
+                for s in groups[name]:
+                    try:
+                        s.send(line)
+                    except OSError:
+                        pass
+            stop.wait(0.5)
+
+    dribbler = threading.Thread(target=dribble, daemon=True)
+    dribbler.start()
+    served = 0
+    held = sum(len(g) for g in groups.values())
+    try:
+        with svc.api() as normal:
+            closed_at = {}
+            while time.monotonic() - opened < timeout_s + 8 and len(closed_at) < held:
+                r = normal.get("/healthz", timeout=5)
+                assert r.status_code == 200, r.text
+                served += 1
+                for name, group in groups.items():
+                    for i, s in enumerate(group):
+                        if (name, i) not in closed_at and closed_by_server(s):
+                            closed_at[(name, i)] = time.monotonic() - opened
+                stop.wait(0.1)
+            still_open = {name: sum((name, i) not in closed_at for i in range(len(g)))
+                          for name, g in groups.items()}
+            assert not any(still_open.values()), (
+                f"connections still open {timeout_s + 8}s after opening: {still_open}")
+            latest = max(closed_at.values())
+            assert latest < timeout_s + 4, f"the last one closed after {latest:.1f}s"
+            samples = parse_metrics(normal.get("/metrics").text)
+            # the slow ones at least (libmicrohttpd's idle timeout may close the silent ones first)
+            slow = len(groups["slow-head"]) + len(groups["slow-body"])
+            assert metric_value(samples, "carecoord_http_connections_timed_out_total") >= slow
+            assert metric_value(samples, "carecoord_http_connections") == 1  # this client's
+    finally:
+        stop.set()
+        dribbler.join(5)
+        for group in groups.values():
+            for s in group:
+                s.close()
+    assert svc.alive()
+    report("idle-connections", {"held": held, "normal_requests_served": served,
+                                "last_closed_s": round(latest, 1)})
+    svc.stop()
