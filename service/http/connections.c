@@ -14,7 +14,8 @@
 #define WATCH_INTERVAL_MS 250
 
 enum phase {
-  AWAITING, /* ready for a request, which has not yet arrived whole */
+  AWAITING, /* ready for a request; nothing of it seen yet */
+  ARRIVING, /* its request line has arrived; the rest has not */
   HANDLING, /* the whole request arrived: handled, then answered */
 };
 
@@ -24,6 +25,7 @@ struct watched {
   struct sockaddr_in peer; /* zero unless IPv4 (the only kind the server listens for) */
   struct timespec since;   /* CLOCK_MONOTONIC: when it became ready for its request */
   enum phase phase;
+  bool began_before_drain;
   bool cut;
 };
 
@@ -33,8 +35,9 @@ struct connections {
   pthread_mutex_t mutex;
   pthread_cond_t wake;
   pthread_t thread;
-  bool stopping;
+  bool stopping, draining;
   struct watched *head;
+  int arriving;
 };
 
 static long elapsed_ms(const struct timespec *from, const struct timespec *to) {
@@ -64,7 +67,7 @@ static void *watch(void *arg) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     int cut = cut_overdue(conns, &now);
     if (cut) {
-      metrics_connections(conns->metrics, 0, (unsigned)cut);
+      metrics_connections(conns->metrics, 0, 0, (unsigned)cut);
       pthread_mutex_unlock(&conns->mutex);
       log_event(LOG_WARN, "closed connections that sent no whole request in time",
                 json_pack("{s:i, s:i}", "connections", cut, "timeout_s", conns->timeout_s));
@@ -120,11 +123,20 @@ void connections_free(struct connections *conns) {
   free(conns);
 }
 
+/* Under the mutex. */
+static void set_phase(struct connections *conns, struct watched *w, enum phase phase) {
+  int delta = (phase == ARRIVING) - (w->phase == ARRIVING);
+  conns->arriving += delta;
+  if (delta) metrics_connections(conns->metrics, 0, delta, 0);
+  w->phase = phase;
+}
+
 static void unlink_watched(struct connections *conns, struct watched *w) {
   if (w->prev) w->prev->next = w->next;
   else conns->head = w->next;
   if (w->next) w->next->prev = w->prev;
-  metrics_connections(conns->metrics, -1, 0);
+  set_phase(conns, w, AWAITING);
+  metrics_connections(conns->metrics, -1, 0, 0);
 }
 
 void connections_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
@@ -155,7 +167,7 @@ void connections_notify(void *cls, struct MHD_Connection *connection, void **soc
   w->next = conns->head;
   if (conns->head) conns->head->prev = w;
   conns->head = w;
-  metrics_connections(conns->metrics, 1, 0);
+  metrics_connections(conns->metrics, 1, 0, 0);
   pthread_mutex_unlock(&conns->mutex);
   *socket_context = w;
 }
@@ -166,6 +178,20 @@ static struct watched *watched_of(struct MHD_Connection *connection) {
   return info ? info->socket_context : NULL;
 }
 
+void *connections_uri_logged(void *cls, const char *uri, struct MHD_Connection *connection) {
+  struct connections *conns = cls;
+  struct watched *w = watched_of(connection);
+  if (w) {
+    pthread_mutex_lock(&conns->mutex);
+    if (w->phase == AWAITING) {
+      set_phase(conns, w, ARRIVING);
+      w->began_before_drain = !conns->draining;
+    }
+    pthread_mutex_unlock(&conns->mutex);
+  }
+  return ulfius_uri_logger(NULL, uri);
+}
+
 void connections_request_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                                    enum MHD_RequestTerminationCode toe) {
   struct connections *conns = cls;
@@ -173,7 +199,7 @@ void connections_request_completed(void *cls, struct MHD_Connection *connection,
   struct watched *w = watched_of(connection);
   if (!w) return;
   pthread_mutex_lock(&conns->mutex);
-  w->phase = AWAITING;
+  set_phase(conns, w, AWAITING);
   clock_gettime(CLOCK_MONOTONIC, &w->since);
   pthread_mutex_unlock(&conns->mutex);
 }
@@ -183,15 +209,36 @@ static bool same_peer(const struct sockaddr_in *a, const struct sockaddr_in *b) 
          a->sin_addr.s_addr == b->sin_addr.s_addr;
 }
 
-void connections_request_arrived(struct connections *conns, const struct sockaddr *peer) {
-  if (!peer || peer->sa_family != AF_INET) return;
-  struct sockaddr_in from;
-  memcpy(&from, peer, sizeof from);
+bool connections_request_arrived(struct connections *conns, const struct sockaddr *peer) {
+  struct sockaddr_in from = {0};
+  if (peer && peer->sa_family == AF_INET) memcpy(&from, peer, sizeof from);
   pthread_mutex_lock(&conns->mutex);
-  for (struct watched *w = conns->head; w; w = w->next) {
+  bool before_drain = !conns->draining;
+  /* The peer's connection whose request is arriving; failing that (its request line was not
+   * seen), one awaiting a request. */
+  struct watched *found = NULL;
+  for (struct watched *w = conns->head; w && from.sin_family == AF_INET; w = w->next) {
     if (w->phase == HANDLING || !same_peer(&w->peer, &from)) continue;
-    w->phase = HANDLING;
-    break;
+    if (!found || w->phase == ARRIVING) found = w;
+    if (w->phase == ARRIVING) break;
+  }
+  if (found) {
+    if (found->phase == ARRIVING) before_drain = found->began_before_drain;
+    set_phase(conns, found, HANDLING);
   }
   pthread_mutex_unlock(&conns->mutex);
+  return before_drain;
+}
+
+void connections_drain(struct connections *conns) {
+  pthread_mutex_lock(&conns->mutex);
+  conns->draining = true;
+  pthread_mutex_unlock(&conns->mutex);
+}
+
+int connections_arriving(struct connections *conns) {
+  pthread_mutex_lock(&conns->mutex);
+  int n = conns->arriving;
+  pthread_mutex_unlock(&conns->mutex);
+  return n;
 }

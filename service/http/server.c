@@ -288,8 +288,9 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   assign_client_address(&x);
   x.actor = (struct audit_actor){.subject = "anonymous", .roles = "{}",
                                  .request_id = x.request_id, .client_address = x.client_address};
-  connections_request_arrived(srv->conns, request->client_address);
-  if (atomic_load(&srv->draining))
+  /* A request that began to arrive before SIGTERM is served; a later one is refused. */
+  bool began_before_drain = connections_request_arrived(srv->conns, request->client_address);
+  if (atomic_load(&srv->draining) && !began_before_drain)
     reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
   else
     route_request(&x);
@@ -297,17 +298,40 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   return U_CALLBACK_COMPLETE;
 }
 
-static void wait_for_idle(struct server *srv, int timeout_s) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += timeout_s;
-  pthread_mutex_lock(&srv->mutex);
-  while (srv->in_flight > 0) {
-    if (pthread_cond_timedwait(&srv->idle, &srv->mutex, &deadline) != 0) break;
+static struct timespec plus_ms(struct timespec t, long ms) {
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (ms % 1000) * 1000000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
   }
-  long left = srv->in_flight;
+  return t;
+}
+
+static bool earlier(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Waits until no request is in flight and none is arriving (each ends within the connection
+ * timeout), or the drain timeout. The end of a request in flight wakes it; arrivals are polled. */
+static void wait_for_idle(struct server *srv, int timeout_s) {
+  struct timespec now, deadline;
+  clock_gettime(CLOCK_REALTIME, &now);
+  deadline = plus_ms(now, timeout_s * 1000L);
+  pthread_mutex_lock(&srv->mutex);
+  long in_flight;
+  int arriving;
+  while (((in_flight = srv->in_flight) || (arriving = connections_arriving(srv->conns))) &&
+         earlier(&now, &deadline)) {
+    struct timespec poll = plus_ms(now, 20);
+    pthread_cond_timedwait(&srv->idle, &srv->mutex, earlier(&poll, &deadline) ? &poll : &deadline);
+    clock_gettime(CLOCK_REALTIME, &now);
+  }
+  arriving = connections_arriving(srv->conns);
   pthread_mutex_unlock(&srv->mutex);
-  if (left) log_message(LOG_WARN, "drain timed out with %ld requests in flight", left);
+  if (in_flight || arriving)
+    log_message(LOG_WARN, "drain timed out with %ld requests in flight and %d arriving",
+                in_flight, arriving);
 }
 
 /* Every connection is a descriptor: lets max_connections in if the hard limit allows it. */
@@ -362,9 +386,9 @@ int server_run(const struct app *app) {
 
   struct MHD_OptionItem options[] = {
       {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-      /* Ulfius' own callback, called by the connection watch (http/connections.h). */
+      /* Ulfius' own callbacks, called by the connection watch (http/connections.h). */
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connections_request_completed, srv.conns},
-      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connections_uri_logged, srv.conns},
       {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connections_notify, srv.conns},
       {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
       {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
@@ -394,6 +418,7 @@ int server_run(const struct app *app) {
   sigwait(&signals, &signal_number);
   log_event(LOG_INFO, "draining", json_pack("{s:i}", "signal", signal_number));
   atomic_store(&srv.draining, 1);
+  connections_drain(srv.conns);
   /* Stop accepting: new connections are refused while in-flight requests finish. */
   MHD_socket listener = MHD_quiesce_daemon(instance.mhd_daemon);
   if (listener != MHD_INVALID_SOCKET) close(listener);

@@ -5,6 +5,8 @@ conflicting writes, and identical Idempotency-Key retries racing each other.
 The long cases (PostgreSQL stopped under load, SIGKILL under load, a longer SIGTERM under load)
 are the `fault` target in tests/fault/ (`./scripts/test --fault`)."""
 
+import json
+import re
 import select
 import signal
 import socket
@@ -352,6 +354,79 @@ def test_sigterm_under_write_load_finishes_in_flight_refuses_new_and_exits_0(ser
     check_no_half_writes(db)
     report("sigterm-under-load (short)", {**outcomes.summary(), "ledger_checked": checked,
                                           "exit_s": round(exit_s, 2)})
+
+
+def read_response(sock, deadline_s=15):
+    """One whole response from a blocking socket: (status, headers dict lower-cased, body)."""
+    sock.settimeout(deadline_s)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed without a whole response: {data[:200]!r}"
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    while len(body) < int(headers.get("content-length", 0)):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed mid-body"
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_sigterm_serves_a_request_already_arriving_and_refuses_later_ones_cleanly(service_factory, db):
+    """When SIGTERM arrives: a request whose head has arrived and whose body is still coming is
+    served (201) once it has all arrived; a request sent afterwards on an open keep-alive
+    connection gets 503 problem+json with Retry-After and Connection: close; a new connection is
+    refused; the process exits 0."""
+    svc = service_factory.start(env={"CARECOORD_DRAIN_TIMEOUT_S": "20", "CARECOORD_CONNECTION_TIMEOUT_S": "20"})
+    person = service_user_payload()
+    body = json.dumps(person).encode()
+    arriving = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+    idle = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+    try:
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(idle)[0] == 200
+        arriving.sendall((f"POST /service-users HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {svc.token}\r\n"
+                          f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                         + body[:10])
+        with svc.api() as probe:
+            wait_until(lambda: metric_value(parse_metrics(probe.get("/metrics").text),
+                                            "carecoord_http_requests_arriving") == 1, 10,
+                       "the request to be arriving")
+        svc.signal(signal.SIGTERM)
+        wait_until(lambda: signal_taken(svc.proc.pid, signal.SIGTERM), 10, "SIGTERM to be taken")
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, text = read_response(idle)
+        assert status == 503, text
+        assert headers.get("connection", "").lower() == "close", headers
+        assert headers.get("content-type", "").startswith("application/problem+json"), headers
+        assert re.fullmatch(r"\d+", headers.get("retry-after", "")), headers
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", svc.port), timeout=5).close()
+        assert svc.alive(), "exited while a request was arriving"
+        arriving.sendall(body[10:])
+        status, headers, text = read_response(arriving)
+        assert status == 201, text
+        assert headers.get("connection", "").lower() == "close", headers
+    finally:
+        arriving.close()
+        idle.close()
+    rc = svc.wait_exit(30)
+    log = svc.stderr_text()
+    assert rc == 0, f"exit {rc}; log:\n{tail(log)}"
+    assert_no_sanitizer_report(log)
+    assert db.count("service_users", "nhs_number = %s", (person["nhs_number"],)) == 1
+
+
+def signal_taken(pid, signum):
+    """True once signum is no longer pending for the process (/proc/<pid>/status)."""
+    bit = 1 << (signum - 1)
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
+                return False
+    return True
 
 
 # -- item 4: clients that abort, idle connections, slowloris ---------------------------------------
