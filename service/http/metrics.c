@@ -28,6 +28,8 @@ struct metrics {
   atomic_ulong *unmatched;    /* [method slot][status slot] */
   struct histogram *latency;  /* [route], plus one for unmatched */
   atomic_long in_flight;
+  atomic_long connections, arriving; /* open connections; requests arriving on them */
+  atomic_ulong timed_out;            /* connections closed for sending no whole request in time */
 };
 
 struct metrics *metrics_new(size_t route_count) {
@@ -83,6 +85,13 @@ void metrics_observe(struct metrics *m, long route_index, const char *method, in
 }
 
 void metrics_in_flight(struct metrics *m, int delta) { atomic_fetch_add(&m->in_flight, delta); }
+
+void metrics_connections(struct metrics *m, int open_delta, int arriving_delta,
+                         unsigned timed_out) {
+  atomic_fetch_add(&m->connections, open_delta);
+  atomic_fetch_add(&m->arriving, arriving_delta);
+  atomic_fetch_add(&m->timed_out, timed_out);
+}
 
 struct text {
   char *data;
@@ -163,6 +172,15 @@ char *metrics_render_new(struct metrics *m, struct db_pool *pool, struct db_pool
              "# TYPE carecoord_http_requests_in_flight gauge\n"
              "carecoord_http_requests_in_flight %ld\n",
          atomic_load(&m->in_flight));
+  append(&t,
+         "# HELP carecoord_http_connections Open HTTP connections (at most CARECOORD_MAX_CONNECTIONS).\n"
+         "# TYPE carecoord_http_connections gauge\ncarecoord_http_connections %ld\n"
+         "# HELP carecoord_http_requests_arriving Requests whose request line has arrived but not the rest.\n"
+         "# TYPE carecoord_http_requests_arriving gauge\ncarecoord_http_requests_arriving %ld\n"
+         "# HELP carecoord_http_connections_timed_out_total Connections closed for sending no whole request within CARECOORD_CONNECTION_TIMEOUT_S.\n"
+         "# TYPE carecoord_http_connections_timed_out_total counter\n"
+         "carecoord_http_connections_timed_out_total %lu\n",
+         atomic_load(&m->connections), atomic_load(&m->arriving), atomic_load(&m->timed_out));
   struct db_pool_stats stats;
   db_pool_stats(pool, &stats);
   append(&t,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth/jwt.h"
+#include "http/connections.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 
 struct server {
   const struct app *app;
+  struct connections *conns;
   atomic_int draining;
   pthread_mutex_t mutex;
   pthread_cond_t idle;
@@ -286,7 +288,9 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   assign_client_address(&x);
   x.actor = (struct audit_actor){.subject = "anonymous", .roles = "{}",
                                  .request_id = x.request_id, .client_address = x.client_address};
-  if (atomic_load(&srv->draining))
+  /* A request that began to arrive before SIGTERM is served; a later one is refused. */
+  bool began_before_drain = connections_request_arrived(srv->conns, request->client_address);
+  if (atomic_load(&srv->draining) && !began_before_drain)
     reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
   else
     route_request(&x);
@@ -294,17 +298,40 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   return U_CALLBACK_COMPLETE;
 }
 
-static void wait_for_idle(struct server *srv, int timeout_s) {
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += timeout_s;
-  pthread_mutex_lock(&srv->mutex);
-  while (srv->in_flight > 0) {
-    if (pthread_cond_timedwait(&srv->idle, &srv->mutex, &deadline) != 0) break;
+static struct timespec plus_ms(struct timespec t, long ms) {
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (ms % 1000) * 1000000L;
+  if (t.tv_nsec >= 1000000000L) {
+    t.tv_sec++;
+    t.tv_nsec -= 1000000000L;
   }
-  long left = srv->in_flight;
+  return t;
+}
+
+static bool earlier(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Waits until no request is in flight and none is arriving (each ends within the connection
+ * timeout), or the drain timeout. The end of a request in flight wakes it; arrivals are polled. */
+static void wait_for_idle(struct server *srv, int timeout_s) {
+  struct timespec now, deadline;
+  clock_gettime(CLOCK_REALTIME, &now);
+  deadline = plus_ms(now, timeout_s * 1000L);
+  pthread_mutex_lock(&srv->mutex);
+  long in_flight;
+  int arriving;
+  while (((in_flight = srv->in_flight) || (arriving = connections_arriving(srv->conns))) &&
+         earlier(&now, &deadline)) {
+    struct timespec poll = plus_ms(now, 20);
+    pthread_cond_timedwait(&srv->idle, &srv->mutex, earlier(&poll, &deadline) ? &poll : &deadline);
+    clock_gettime(CLOCK_REALTIME, &now);
+  }
+  arriving = connections_arriving(srv->conns);
   pthread_mutex_unlock(&srv->mutex);
-  if (left) log_message(LOG_WARN, "drain timed out with %ld requests in flight", left);
+  if (in_flight || arriving)
+    log_message(LOG_WARN, "drain timed out with %ld requests in flight and %d arriving",
+                in_flight, arriving);
 }
 
 /* Every connection is a descriptor: lets max_connections in if the hard limit allows it. */
@@ -337,11 +364,18 @@ int server_run(const struct app *app) {
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  srv.conns = connections_new(cfg->connection_timeout_s, app->metrics);
+  if (!srv.conns) {
+    log_message(LOG_ERROR, "cannot start the connection watchdog");
+    return 1;
+  }
+
   struct sockaddr_in bind_address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
   inet_pton(AF_INET, cfg->listen_address, &bind_address.sin_addr);
   struct _u_instance instance;
   if (ulfius_init_instance(&instance, (unsigned)cfg->port, &bind_address, NULL) != U_OK) {
     log_message(LOG_ERROR, "cannot initialise the HTTP server");
+    connections_free(srv.conns);
     return 1;
   }
   /* Ulfius truncates a body at this size: one byte over the limit tells us it was too big
@@ -352,8 +386,10 @@ int server_run(const struct app *app) {
 
   struct MHD_OptionItem options[] = {
       {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+      /* Ulfius' own callbacks, called by the connection watch (http/connections.h). */
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connections_request_completed, srv.conns},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connections_uri_logged, srv.conns},
+      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connections_notify, srv.conns},
       {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
       {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
@@ -370,6 +406,7 @@ int server_run(const struct app *app) {
     log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted)",
                 cfg->listen_address, cfg->port);
     ulfius_clean_instance(&instance);
+    connections_free(srv.conns);
     return 1;
   }
   log_event(LOG_INFO, "listening",
@@ -381,12 +418,14 @@ int server_run(const struct app *app) {
   sigwait(&signals, &signal_number);
   log_event(LOG_INFO, "draining", json_pack("{s:i}", "signal", signal_number));
   atomic_store(&srv.draining, 1);
+  connections_drain(srv.conns);
   /* Stop accepting: new connections are refused while in-flight requests finish. */
   MHD_socket listener = MHD_quiesce_daemon(instance.mhd_daemon);
   if (listener != MHD_INVALID_SOCKET) close(listener);
   wait_for_idle(&srv, cfg->drain_timeout_s);
   ulfius_stop_framework(&instance);
   ulfius_clean_instance(&instance);
+  connections_free(srv.conns);
   pthread_cond_destroy(&srv.idle);
   pthread_mutex_destroy(&srv.mutex);
   log_message(LOG_INFO, "stopped");

@@ -1,13 +1,12 @@
 /* The HTTP server.
  *
- * Threading model: one thread per connection (libmicrohttpd's THREAD_PER_CONNECTION with
- * poll(), so descriptors above FD_SETSIZE are fine), with a connection limit and an idle
- * timeout. Almost all of a request's time is spent waiting on PostgreSQL, and libpq blocks;
- * in an event-loop worker a blocking query would stall every other connection on that worker,
- * including health checks. A thread per connection keeps a slow query's cost on its own
- * connection, while the database pool (not the thread count) bounds concurrent work on the
- * database. Idle keep-alive threads cost a little memory (their stacks are mostly untouched
- * virtual memory), bounded by the connection limit.
+ * Threading model (README "Threading model"): libmicrohttpd's fixed pool of
+ * CARECOORD_HTTP_THREADS worker threads, each serving the connections it accepted from its own
+ * epoll set, within CARECOORD_MAX_CONNECTIONS. A request runs start to finish on its worker,
+ * blocking on PostgreSQL; the database pool, not the number of workers, bounds concurrent work
+ * on the database. An idle connection is closed after CARECOORD_CONNECTION_TIMEOUT_S, and so is
+ * one that has not delivered a whole request within that time, however slowly it sends
+ * (http/connections.h).
  *
  * Routing: Ulfius' default endpoint receives every request and the dispatcher matches it
  * against the route table itself, so that 404 and 405 (with Allow) are decided from the same
