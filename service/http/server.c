@@ -220,6 +220,23 @@ static bool authorise(struct exchange *x) {
   return false;
 }
 
+/* Whether the body's length was stated in exactly one way. Two Content-Length headers (which
+ * reach us joined by a comma), or Content-Length beside Transfer-Encoding, let a proxy in front
+ * and this server disagree about where a request ends, and so smuggle a second request inside
+ * the first (RFC 9112 section 6.3). The HTTP library has already framed the body by one of them,
+ * so the reply also closes the connection: whatever follows on it is never read as a request. */
+static bool framing_is_unambiguous(struct exchange *x) {
+  const char *length = exchange_header(x, "Content-Length");
+  const char *encoding = exchange_header(x, "Transfer-Encoding");
+  bool ambiguous = (length && encoding) ||
+                   (length && (!*length || strspn(length, "0123456789") != strlen(length)));
+  if (!ambiguous) return true;
+  reply_header(x, "Connection", "close");
+  reply_problem(x, CC_BAD_REQUEST,
+                "Give the body's length once: one Content-Length, or Transfer-Encoding alone.");
+  return false;
+}
+
 static void route_request(struct exchange *x) {
   char allow[128];
   enum route_match match =
@@ -288,7 +305,7 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
                                  .request_id = x.request_id, .client_address = x.client_address};
   if (atomic_load(&srv->draining))
     reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
-  else
+  else if (framing_is_unambiguous(&x))
     route_request(&x);
   finish(srv, &x, &start);
   return U_CALLBACK_COMPLETE;

@@ -3,6 +3,7 @@ request ids, security headers, health/readiness and metrics."""
 
 import json
 import re
+import socket
 import uuid
 
 import pytest
@@ -215,6 +216,49 @@ def test_invalid_utf8_in_body_is_400(api, db, raw_name):
 def test_lone_surrogate_escape_is_400(api):
     r = api.post("/teams", data=b'{"name":"\\ud800","type":"other"}', headers={"Content-Type": "application/json"})
     assert_problem(r, 400)
+
+
+def read_all(sock, deadline_s=5.0):
+    """Everything the server sends until it closes the connection (fails if it does not)."""
+    sock.settimeout(deadline_s)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("framing", ["two-content-lengths", "content-length-and-chunked"])
+def test_ambiguous_body_length_is_400_and_closes_the_connection(service, db, framing):
+    """A request whose length is stated twice could carry a second, smuggled request past a proxy
+    that reads the other length: it is refused, and nothing after it on the connection is
+    read as a request."""
+    token = service.token.encode()
+    smuggled = (b"POST /teams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + token + b"\r\nX-Request-Id: smuggled\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(json.dumps(team_payload()))
+                + json.dumps(team_payload()).encode())
+    if framing == "two-content-lengths":
+        body = b"{}" + smuggled
+        head = b"Content-Length: 2\r\nContent-Length: %d\r\n" % len(body)
+    else:
+        body = b"2\r\n{}\r\n0\r\n\r\n" + smuggled
+        head = b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(body)
+    before = db.count("teams")
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+    try:
+        sock.sendall(b"POST /teams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + token + b"\r\n" + head + b"\r\n" + body)
+        answer = read_all(sock)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1, f"a second request was answered:\n{answer.decode()}"
+    assert b"urn:carecoord:problem:bad-request" in answer and b"smuggled" not in answer
+    assert re.search(rb"(?im)^connection:\s*close", answer), answer[:400]
+    assert re.search(rb"(?im)^x-content-type-options:\s*nosniff", answer)
+    assert db.count("teams") == before
 
 
 # -- request ids and headers ------------------------------------------------------------------
