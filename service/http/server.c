@@ -140,6 +140,13 @@ static int json_depth(const char *text, size_t len) {
   return max;
 }
 
+/* The parser's own account of a syntax error, except where it would name the parser's flags. */
+static const char *json_error_reason(const json_error_t *error) {
+  if (json_error_code(error) == json_error_null_character)
+    return "\\u0000 is not allowed in a string";
+  return error->text;
+}
+
 static bool parse_body(struct exchange *x) {
   const char *type = exchange_header(x, "Content-Type");
   bool json = type && media_type_is(type, "application/json");
@@ -164,7 +171,7 @@ static bool parse_body(struct exchange *x) {
   x->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
   if (!x->body) {
     reply_problem(x, CC_MALFORMED_JSON, "Invalid JSON at line %d, column %d: %s", error.line,
-                  error.column, error.text);
+                  error.column, json_error_reason(&error));
     return false;
   }
   if (!json_is_object(x->body)) {

@@ -213,6 +213,17 @@ def test_invalid_utf8_in_body_is_400(api, db, raw_name):
     assert db.count("teams") == before
 
 
+def test_nul_escape_is_400_in_the_services_words(api, db):
+    """The parser's message for \\u0000 names its own option flag; the service says it plainly."""
+    before = db.count("teams")
+    r = api.post("/teams", data=b'{"name":"a\\u0000b","type":"other"}',
+                 headers={"Content-Type": "application/json"})
+    body = assert_problem(r, 400, "malformed-json")
+    assert "\\u0000 is not allowed in a string" in body["detail"], body
+    assert "JSON_" not in r.text, body
+    assert db.count("teams") == before
+
+
 def test_lone_surrogate_escape_is_400(api):
     r = api.post("/teams", data=b'{"name":"\\ud800","type":"other"}', headers={"Content-Type": "application/json"})
     assert_problem(r, 400)
