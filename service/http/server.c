@@ -265,6 +265,11 @@ static void route_request(struct exchange *x) {
   }
   if (!(x->route->flags & ROUTE_PUBLIC) && (!authenticate(x) || !authorise(x))) return;
   if (!check_query(x)) return;
+  if (!(x->route->flags & ROUTE_JSON_BODY) && x->request->binary_body_length > 0) {
+    /* Whatever it holds could only be ignored, and a caller must not believe it was applied. */
+    reply_problem(x, CC_BAD_REQUEST, "This request takes no body.");
+    return;
+  }
   if ((x->route->flags & ROUTE_JSON_BODY) && !parse_body(x)) return;
   x->route->handler(x);
 }

@@ -14,6 +14,7 @@ from carecoord import (
     assert_security_headers,
     assert_validation,
     metric_value,
+    mint_token,
     parse_metrics,
     raw_request,
     team_payload,
@@ -84,6 +85,17 @@ def test_post_with_text_plain_is_415_and_writes_nothing(api, db):
     )
     assert_problem(r, 415, "unsupported-media-type")
     assert db.count("teams") == before
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/teams"), ("DELETE", "/partners/me/webhook")])
+def test_a_body_sent_where_none_is_taken_is_400(service, method, path):
+    """Anything in it could only be ignored, and the caller would believe it applied."""
+    token = mint_token(service.env, sub=unique("partner-"), roles=("partner", "manager"), org="ORG-1")
+    with service.api(token=token) as s:
+        r = s.request(method, path, json={"status": "deleted"})
+        body = assert_problem(r, 400, "bad-request")
+        assert "no body" in body["detail"], body
+        assert s.request(method, path).status_code != 400
 
 
 def test_post_without_content_type_is_415(api):
