@@ -15,7 +15,7 @@ import yaml
 
 from care_setup import allocation_body, london_date, open_episode
 from carecoord import (create, etag_of, full_service_user_payload, nhs_number, run_binary,
-                       team_payload, unique)
+                       service_user_payload, team_payload, unique)
 
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -237,7 +237,8 @@ def build_world(service, api, db, database):
                   "care_plan_id": plan["version"], "review_id": review["version"],
                   "transfer_id": transfer["version"], "share_id": share["version"],
                   "share": share["version"], "referral": referral["version"],
-                  "request_id": change_request["version"]},
+                  "request_id": change_request["version"], "team": team_a["version"],
+                  "staff": 1},
         callers={"coordinator": outsider, "manager": outsider_manager}, holder=holder,
         manager=manager_a,
         partner=partner, other_partner=other_partner, org=org,
@@ -282,11 +283,20 @@ def valid_request(method, path, w, ids):
     """Headers and a body that the route would accept from someone with the relationship, so that
     a refusal comes from who asks, not from what is sent. A new write route needs its body here."""
     headers = {"X-Request-Id": unique("abuse-")}
-    last = placeholders(path)[-1]
+    last = (placeholders(path) or [None])[-1]
     key = ID_OF.get(path.split("/")[1]) if last == "id" else last
     if method in ("PATCH", "PUT", "POST") and key in w.versions:
         headers["If-Match"] = etag_of(w.versions[key])
     bodies = {
+        "/teams": team_payload(),
+        "/teams/{id}": {"name": unique("Team ")},
+        "/staff": {"subject": unique("sub-"), "name": unique("Staff "), "professional_role": "nurse",
+                   "team_id": w.team, "gender": "female"},
+        "/staff/{id}": {"name": unique("Staff ")},
+        "/service-users": service_user_payload(),
+        "/referrals": {"service_user_id": w.person["id"], "source_type": "gp",
+                       "reason": "Low mood for three months.", "urgency": "routine"},
+        "/partners/me/webhook": {"url": "https://partner.example/carecoord-hook"},
         "/service-users/{id}": {"preferred_language": "Welsh"},
         "/service-users/{id}/carers": {"name": "Ann Other", "relationship": "friend",
                                        "contact": {"phone": "07700 900999"}, "under_18": False,
