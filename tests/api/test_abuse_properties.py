@@ -19,6 +19,7 @@ response body they get is checked member by member against its schema in api/ope
 items its data set lists."""
 
 import json
+import os
 import uuid
 
 import pytest
@@ -32,7 +33,6 @@ from carecoord import assert_problem, assert_validation, error_fields, etag_of, 
 @pytest.fixture(scope="module")
 def service(service_factory, test_env):
     """The module's service, with extracts configured (they need a pseudonymisation key)."""
-    import os
     return service_factory.start(env={"CARECOORD_PSEUDONYM_KEY_FILE":
                                       os.path.join(test_env.keys_dir, "pseudonym.key")})
 
@@ -183,8 +183,10 @@ def test_routes_that_take_no_body_refuse_one(spec, routes, world, db):
 
 
 def test_the_care_level_is_never_set_directly_and_roles_follow_it_R_ALC_2(spec, routes, world, db):
-    """No write but the referral's acceptance and a review's outcome takes a care level, and an
-    allocation's role must suit the episode's: a lead professional on a CPA episode is 422."""
+    """No write but a referral's acceptance takes a care level (it changes later only as the
+    outcome of a completed assessment's CPA decision, a review or a step up or down), and an
+    allocation's role must suit the episode's: a lead professional on a CPA episode is 422
+    (R-ALC-2)."""
     takes = sorted(f"{m} {p}" for m, p in body_routes(spec, routes)
                    if any("care_level" in n for n in request_members(spec, m, p)))
     assert takes == ["POST /referrals/{id}/decision"], takes
