@@ -139,6 +139,62 @@ def test_triggers_refuse_changes_even_by_the_owner_R_AUD_2(api, database, db, ta
     assert db.count(table) == before
 
 
+APP_INSERT = ("INSERT INTO audit_events (actor, action, resource_type, outcome, request_id,"
+              " client_address{cols}) {override}VALUES ('forger', 'read', 'team', 'success', 'forged',"
+              " '10.0.0.1'{vals})")
+
+
+@pytest.mark.parametrize("sql", [
+    APP_INSERT.format(cols=", id", override="OVERRIDING SYSTEM VALUE ",
+                      vals=", (SELECT max(id) + 1 FROM audit_events)"),
+    APP_INSERT.format(cols=", occurred_at", override="", vals=", '2001-01-01T00:00:00Z'"),
+    APP_INSERT.format(cols=", txid", override="", vals=", '1'"),
+    "INSERT INTO audit_chain (event_id, seq, prev_hash, hash, sealed_at)"
+    " VALUES (1, 999999, repeat('0', 64), repeat('1', 64), '2001-01-01T00:00:00Z')",
+], ids=["id", "occurred_at", "txid", "sealed_at"])
+def test_app_role_cannot_choose_an_events_id_time_or_place_in_the_chain_R_AUD_2(api, db, app_conn, sql):
+    """An id taken ahead of the identity would make every later audited write fail; a chosen
+    occurred_at backdates an event; a chosen txid puts it outside the sealer's order. The role
+    may insert only the columns the service writes."""
+    with app_conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+    assert db.count("audit_events", "actor = 'forger'") == 0
+    assert db.count("audit_chain", "seq = 999999") == 0
+    # the service's own writes are still audited
+    rid = unique("after-forger-")
+    assert api.post("/teams", json=team_payload(), headers={"X-Request-Id": rid}).status_code == 201
+    assert db.count("audit_events", "request_id = %s", (rid,)) == 1
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+    "ALTER TABLE audit_chain DISABLE TRIGGER ALL",
+    "DROP TRIGGER audit_events_append_only ON audit_events",
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RETURN NEW; END $$",
+    "SET session_replication_role = replica",
+    "DROP TABLE audit_chain",
+    "ALTER TABLE audit_events RENAME TO audit_events_old",
+    "ALTER TABLE audit_chain ALTER COLUMN hash DROP NOT NULL",
+])
+def test_app_role_cannot_switch_off_or_replace_the_guards_R_AUD_2(db, app_conn, sql):
+    with app_conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+    assert db.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('audit_events'::regclass,"
+                     " 'audit_chain'::regclass) AND NOT tgisinternal AND tgenabled = 'O'") == 4
+
+
+def test_app_role_cannot_grant_itself_more_R_AUD_2(db, app_conn):
+    with app_conn.cursor() as cur:
+        cur.execute("GRANT UPDATE, DELETE, TRUNCATE ON audit_events, audit_chain TO CURRENT_USER")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("UPDATE audit_events SET actor = actor")
+    assert db.scalar("SELECT has_table_privilege('carecoord_app', 'audit_events', 'UPDATE')"
+                     " OR has_table_privilege('carecoord_app', 'audit_chain', 'DELETE')") is False
+
+
 # == R-AUD-2: the chain ==============================================================================
 
 
