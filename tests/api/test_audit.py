@@ -352,6 +352,79 @@ def test_removed_link_and_broken_link_are_reported_R_AUD_2(api, db):
     assert verify(api)["valid"] is True
 
 
+def test_reordered_events_are_reported_R_AUD_2(api, db):
+    """Two links made to name each other's events: the history in another order."""
+    create(api, "/teams", team_payload())
+    wait_sealed(api)
+    link = middle_link(db)
+    following = db.one("SELECT seq, event_id FROM audit_chain WHERE seq = %s", (link["seq"] + 1,))
+    swap = "UPDATE audit_chain SET event_id = %s WHERE seq = %s"
+    tamper(db, ("UPDATE audit_chain SET event_id = -1 WHERE seq = %s", (link["seq"],)),
+           (swap, (link["event_id"], following["seq"])), (swap, (following["event_id"], link["seq"])))
+    try:
+        body = verify(api)
+        assert body["valid"] is False, body
+        assert body["first_broken"]["seq"] == link["seq"], body
+        assert body["first_broken"]["reason"] == "content_mismatch", body
+    finally:
+        tamper(db, ("UPDATE audit_chain SET event_id = -1 WHERE seq = %s", (link["seq"],)),
+               (swap, (following["event_id"], following["seq"])), (swap, (link["event_id"], link["seq"])))
+    assert verify(api)["valid"] is True
+
+
+def test_an_edited_event_whose_hash_is_recomputed_shows_at_the_next_link_R_AUD_2(api, db):
+    """Whoever knows the scheme can rehash the link of the event they changed, but not every
+    link after it without rewriting the whole chain."""
+    create(api, "/teams", team_payload())
+    create(api, "/teams", team_payload())
+    wait_sealed(api)
+    link = middle_link(db)
+    original = db.one("SELECT e.actor, c.hash FROM audit_events e JOIN audit_chain c ON c.event_id = e.id"
+                      " WHERE e.id = %s", (link["event_id"],))
+    tamper(db, ("UPDATE audit_events SET actor = 'tamperer' WHERE id = %s", (link["event_id"],)))
+    try:
+        row = next(r for r in db.rows(CONTENT_SQL) if r["seq"] == link["seq"])
+        rehashed = hashlib.sha256(((row["prev_hash"] or "") + "\n" + row["content"]).encode()).hexdigest()
+        tamper(db, ("UPDATE audit_chain SET hash = %s WHERE seq = %s", (rehashed, link["seq"])))
+        following = db.one("SELECT seq, event_id FROM audit_chain WHERE seq = %s", (link["seq"] + 1,))
+        assert_broken_at(verify(api), following, "broken_link")
+    finally:
+        tamper(db, ("UPDATE audit_events SET actor = %s WHERE id = %s", (original["actor"], link["event_id"])),
+               ("UPDATE audit_chain SET hash = %s WHERE seq = %s", (original["hash"], link["seq"])))
+    assert verify(api)["valid"] is True
+
+
+def test_a_truncated_tail_shows_against_a_head_recorded_earlier_R_AUD_2(api, db):
+    """The documented limit of a chain kept in the database alone: removing the newest events
+    with their links leaves a shorter chain that verifies. What shows it is the newest sealed
+    event's seq and hash, recorded outside the database earlier (README "Audit trail"): after
+    the removal the trail no longer holds that link, and verify checks fewer links."""
+    for _ in range(3):
+        create(api, "/teams", team_payload())
+    before = wait_sealed(api)
+    head = api.get("/audit-events", params={"limit": 1}).json()["items"][0]
+    assert head["seq"] == before["checked"] and head["hash"], head
+    tag = uuid.uuid4().hex[:8]
+    saved_events, saved_links = f"saved_tail_events_{tag}", f"saved_tail_links_{tag}"
+    cut = head["seq"] - 2
+    db.execute(f"CREATE TABLE {saved_links} AS SELECT * FROM audit_chain WHERE seq > %s", (cut,))
+    db.execute(f"CREATE TABLE {saved_events} AS SELECT e.* FROM audit_events e"
+               f" JOIN {saved_links} l ON l.event_id = e.id")
+    try:
+        tamper(db, ("DELETE FROM audit_chain WHERE seq > %s", (cut,)),
+               (f"DELETE FROM audit_events WHERE id IN (SELECT event_id FROM {saved_links})", ()))
+        body = verify(api)
+        assert body["valid"] is True and body["checked"] == cut, body  # the limit, as documented
+        newest = api.get("/audit-events", params={"limit": 1}).json()["items"][0]
+        assert (newest["seq"], newest["hash"]) != (head["seq"], head["hash"])
+        assert db.count("audit_chain", "seq = %s AND hash = %s", (head["seq"], head["hash"])) == 0
+    finally:
+        tamper(db, (f"INSERT INTO audit_events OVERRIDING SYSTEM VALUE SELECT * FROM {saved_events}", ()),
+               (f"INSERT INTO audit_chain SELECT * FROM {saved_links}", ()))
+        db.execute(f"DROP TABLE {saved_events}, {saved_links}")
+    assert verify(api)["valid"] is True
+
+
 def test_verify_needs_the_manager_role(service):
     token = mint_token(service.env, sub=unique("sub-"), roles=("coordinator",))
     with service.api(token=token) as coordinator:
