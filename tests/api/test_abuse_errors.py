@@ -22,7 +22,7 @@ import pytest
 from abuse import (PUBLIC_ROUTES, authorised, build_world, close_world, fill, ids_for, leaks,
                    load_spec, operation, placeholders, query_parameters, resolve, route_table,
                    valid_request, x_roles)
-from carecoord import (PROBLEM_CONTENT_TYPE, assert_security_headers, raw_request, unique)
+from carecoord import PROBLEM_CONTENT_TYPE, assert_security_headers, raw_request, unique
 
 BAD_IDS = ["nope", "'; DROP TABLE teams;--", "0" * 300, "%00", "..%2F..%2Fetc%2Fpasswd",
            "%FF%FE", "00000000-0000-0000-0000-00000000000g"]
@@ -93,14 +93,11 @@ class Checker:
 
 
 def caller_and_request(w, spec, method, path):
-    """(session, concrete path, request kwargs) for someone the route lets in."""
+    """(session, ids, request kwargs): someone the route lets in, the world's ids for its path,
+    and a request it would accept."""
     ids = ids_for(method, path, w) or {}
     session = authorised(w, x_roles(spec, method, path))
-    kw = valid_request(method, path, w, ids) if placeholders(path) else \
-        {"headers": {"X-Request-Id": unique("abuse-")}}
-    if method in ("POST", "PUT", "PATCH") and "json" not in kw:
-        kw["json"] = {}
-    return session, ids, kw
+    return session, ids, valid_request(method, path, w, ids)
 
 
 def test_every_get_route_answers_with_the_security_headers(routes, spec, world):

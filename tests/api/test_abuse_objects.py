@@ -201,3 +201,21 @@ def test_another_partner_organisation_gets_404_and_a_deny_event_on_every_partner
     # and the organisation the share is addressed to does see it
     assert w.partner.get(f"/partners/me/shares/{w.share['id']}").status_code == 200
     assert w.partner.get(f"/referrals/{w.partner_referral['id']}").status_code == 200
+
+
+def test_a_manager_of_another_team_gets_no_report_of_the_team_for_any_measure(world, db):
+    """Reports name no record, but a manager's are scoped to their own team: asking for another
+    team's is refused and audited, for every measure GET /reports lists."""
+    w, outsider = world, world.callers["manager"]
+    measures = [m["measure"] for m in w.manager.api.get("/reports").json()["measures"]]
+    assert measures
+    for measure in measures:
+        rid = unique("abuse-")
+        r = outsider.api.get(f"/reports/{measure}", params={"team_id": w.team},
+                             headers={"X-Request-Id": rid})
+        assert_problem(r, 403, "forbidden")
+        rows = deny_event(db, rid)
+        assert [(e["actor"], e["action"], e["resource_id"]) for e in rows] == \
+            [(outsider.sub, "deny", measure)], rows
+        # their own team's is theirs to see
+        assert outsider.api.get(f"/reports/{measure}").status_code == 200
