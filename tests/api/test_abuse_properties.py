@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 from abuse import (authorised, build_world, close_world, fill, ids_for, load_spec, operation,
-                   placeholders, resolve, route_table, valid_request, x_roles)
+                   resolve, route_table, valid_request, x_roles)
 from care_setup import assert_conforms
 from carecoord import assert_problem, assert_validation, error_fields, etag_of, nhs_number, unique
 

@@ -10,7 +10,6 @@ same claims signed properly, is accepted."""
 
 import json
 import time
-import uuid
 
 import jwt as pyjwt
 import pytest
