@@ -1,9 +1,10 @@
 """Forged and stale tokens on every route (OWASP API2:2023, issue 11 item 10).
 
-test_auth.py proves each kind of bad token against one or two routes; this module sends a
-representative forgery of each kind to every route `carecoord routes` lists (the public
-health, readiness and metrics routes aside), with every role and an organisation claimed, and
-a body the route would accept. Each must be refused before anything else happens: 401
+test_auth.py proves each kind of bad token against one or two routes; this module sends 22
+kinds of forged or stale token to the routes `carecoord routes` lists (the public health,
+readiness and metrics routes aside): eight of them to every route, the others to every route in
+turn. Each claims every role and an organisation, with a body the route would accept, and must
+be refused before anything else happens: 401
 problem+json with `WWW-Authenticate: Bearer realm="carecoord", error="invalid_token"`, no row
 written and no audit event at all (a refused token is logged, not audited). The control, the
 same claims signed properly, is accepted."""
