@@ -273,6 +273,11 @@ static const struct key *select_key(const struct verifier *v, const char *token,
   if (!alg) {
     *reason = "header has no alg";
     found = NULL;
+  } else if (json_object_get(header, "crit")) {
+    /* RFC 7515 section 4.1.11: extensions named critical must be understood, and we understand
+     * none (b64=false among them), so whatever they change about the token cannot be honoured. */
+    *reason = "header names critical extensions";
+    found = NULL;
   } else if (found && strcmp(alg, found->alg_name) != 0) {
     *reason = "alg does not match the key";
     found = NULL;

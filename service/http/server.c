@@ -142,6 +142,13 @@ static int json_depth(const char *text, size_t len) {
   return max;
 }
 
+/* The parser's own account of a syntax error, except where it would name the parser's flags. */
+static const char *json_error_reason(const json_error_t *error) {
+  if (json_error_code(error) == json_error_null_character)
+    return "\\u0000 is not allowed in a string";
+  return error->text;
+}
+
 static bool parse_body(struct exchange *x) {
   const char *type = exchange_header(x, "Content-Type");
   bool json = type && media_type_is(type, "application/json");
@@ -166,7 +173,7 @@ static bool parse_body(struct exchange *x) {
   x->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
   if (!x->body) {
     reply_problem(x, CC_MALFORMED_JSON, "Invalid JSON at line %d, column %d: %s", error.line,
-                  error.column, error.text);
+                  error.column, json_error_reason(&error));
     return false;
   }
   if (!json_is_object(x->body)) {
@@ -222,6 +229,23 @@ static bool authorise(struct exchange *x) {
   return false;
 }
 
+/* Whether the body's length was stated in exactly one way. Two Content-Length headers (which
+ * reach us joined by a comma), or Content-Length beside Transfer-Encoding, let a proxy in front
+ * and this server disagree about where a request ends, and so smuggle a second request inside
+ * the first (RFC 9112 section 6.3). The HTTP library has already framed the body by one of them,
+ * so the reply also closes the connection: whatever follows on it is never read as a request. */
+static bool framing_is_unambiguous(struct exchange *x) {
+  const char *length = exchange_header(x, "Content-Length");
+  const char *encoding = exchange_header(x, "Transfer-Encoding");
+  bool ambiguous = (length && encoding) ||
+                   (length && (!*length || strspn(length, "0123456789") != strlen(length)));
+  if (!ambiguous) return true;
+  reply_header(x, "Connection", "close");
+  reply_problem(x, CC_BAD_REQUEST,
+                "Give the body's length once: one Content-Length, or Transfer-Encoding alone.");
+  return false;
+}
+
 static void route_request(struct exchange *x) {
   char allow[128];
   enum route_match match =
@@ -243,6 +267,11 @@ static void route_request(struct exchange *x) {
   }
   if (!(x->route->flags & ROUTE_PUBLIC) && (!authenticate(x) || !authorise(x))) return;
   if (!check_query(x)) return;
+  if (!(x->route->flags & ROUTE_JSON_BODY) && x->request->binary_body_length > 0) {
+    /* Whatever it holds could only be ignored, and a caller must not believe it was applied. */
+    reply_problem(x, CC_BAD_REQUEST, "This request takes no body.");
+    return;
+  }
   if ((x->route->flags & ROUTE_JSON_BODY) && !parse_body(x)) return;
   x->route->handler(x);
 }
@@ -292,7 +321,7 @@ static int dispatch(const struct _u_request *request, struct _u_response *respon
   bool began_before_drain = connections_request_arrived(srv->conns, request->client_address);
   if (atomic_load(&srv->draining) && !began_before_drain)
     reply_problem(&x, CC_UNAVAILABLE, "The service is shutting down; retry shortly.");
-  else
+  else if (framing_is_unambiguous(&x))
     route_request(&x);
   finish(srv, &x, &start);
   return U_CALLBACK_COMPLETE;

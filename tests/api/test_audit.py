@@ -139,6 +139,62 @@ def test_triggers_refuse_changes_even_by_the_owner_R_AUD_2(api, database, db, ta
     assert db.count(table) == before
 
 
+APP_INSERT = ("INSERT INTO audit_events (actor, action, resource_type, outcome, request_id,"
+              " client_address{cols}) {override}VALUES ('forger', 'read', 'team', 'success', 'forged',"
+              " '10.0.0.1'{vals})")
+
+
+@pytest.mark.parametrize("sql", [
+    APP_INSERT.format(cols=", id", override="OVERRIDING SYSTEM VALUE ",
+                      vals=", (SELECT max(id) + 1 FROM audit_events)"),
+    APP_INSERT.format(cols=", occurred_at", override="", vals=", '2001-01-01T00:00:00Z'"),
+    APP_INSERT.format(cols=", txid", override="", vals=", '1'"),
+    "INSERT INTO audit_chain (event_id, seq, prev_hash, hash, sealed_at)"
+    " VALUES (1, 999999, repeat('0', 64), repeat('1', 64), '2001-01-01T00:00:00Z')",
+], ids=["id", "occurred_at", "txid", "sealed_at"])
+def test_app_role_cannot_choose_an_events_id_time_or_place_in_the_chain_R_AUD_2(api, db, app_conn, sql):
+    """An id taken ahead of the identity would make every later audited write fail; a chosen
+    occurred_at backdates an event; a chosen txid puts it outside the sealer's order. The role
+    may insert only the columns the service writes."""
+    with app_conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+    assert db.count("audit_events", "actor = 'forger'") == 0
+    assert db.count("audit_chain", "seq = 999999") == 0
+    # the service's own writes are still audited
+    rid = unique("after-forger-")
+    assert api.post("/teams", json=team_payload(), headers={"X-Request-Id": rid}).status_code == 201
+    assert db.count("audit_events", "request_id = %s", (rid,)) == 1
+
+
+@pytest.mark.parametrize("sql", [
+    "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+    "ALTER TABLE audit_chain DISABLE TRIGGER ALL",
+    "DROP TRIGGER audit_events_append_only ON audit_events",
+    "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql"
+    " AS $$ BEGIN RETURN NEW; END $$",
+    "SET session_replication_role = replica",
+    "DROP TABLE audit_chain",
+    "ALTER TABLE audit_events RENAME TO audit_events_old",
+    "ALTER TABLE audit_chain ALTER COLUMN hash DROP NOT NULL",
+])
+def test_app_role_cannot_switch_off_or_replace_the_guards_R_AUD_2(db, app_conn, sql):
+    with app_conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(sql)
+    assert db.scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid IN ('audit_events'::regclass,"
+                     " 'audit_chain'::regclass) AND NOT tgisinternal AND tgenabled = 'O'") == 4
+
+
+def test_app_role_cannot_grant_itself_more_R_AUD_2(db, app_conn):
+    with app_conn.cursor() as cur:
+        cur.execute("GRANT UPDATE, DELETE, TRUNCATE ON audit_events, audit_chain TO CURRENT_USER")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("UPDATE audit_events SET actor = actor")
+    assert db.scalar("SELECT has_table_privilege('carecoord_app', 'audit_events', 'UPDATE')"
+                     " OR has_table_privilege('carecoord_app', 'audit_chain', 'DELETE')") is False
+
+
 # == R-AUD-2: the chain ==============================================================================
 
 
@@ -293,6 +349,79 @@ def test_removed_link_and_broken_link_are_reported_R_AUD_2(api, db):
             ("UPDATE audit_chain SET prev_hash = %s WHERE seq = %s", (following["prev_hash"], following["seq"])),
         )
         db.execute(f"DROP TABLE {saved_event}, {saved_link}")
+    assert verify(api)["valid"] is True
+
+
+def test_reordered_events_are_reported_R_AUD_2(api, db):
+    """Two links made to name each other's events: the history in another order."""
+    create(api, "/teams", team_payload())
+    wait_sealed(api)
+    link = middle_link(db)
+    following = db.one("SELECT seq, event_id FROM audit_chain WHERE seq = %s", (link["seq"] + 1,))
+    swap = "UPDATE audit_chain SET event_id = %s WHERE seq = %s"
+    tamper(db, ("UPDATE audit_chain SET event_id = -1 WHERE seq = %s", (link["seq"],)),
+           (swap, (link["event_id"], following["seq"])), (swap, (following["event_id"], link["seq"])))
+    try:
+        body = verify(api)
+        assert body["valid"] is False, body
+        assert body["first_broken"]["seq"] == link["seq"], body
+        assert body["first_broken"]["reason"] == "content_mismatch", body
+    finally:
+        tamper(db, ("UPDATE audit_chain SET event_id = -1 WHERE seq = %s", (link["seq"],)),
+               (swap, (following["event_id"], following["seq"])), (swap, (link["event_id"], link["seq"])))
+    assert verify(api)["valid"] is True
+
+
+def test_an_edited_event_whose_hash_is_recomputed_shows_at_the_next_link_R_AUD_2(api, db):
+    """Whoever knows the scheme can rehash the link of the event they changed, but not every
+    link after it without rewriting the whole chain."""
+    create(api, "/teams", team_payload())
+    create(api, "/teams", team_payload())
+    wait_sealed(api)
+    link = middle_link(db)
+    original = db.one("SELECT e.actor, c.hash FROM audit_events e JOIN audit_chain c ON c.event_id = e.id"
+                      " WHERE e.id = %s", (link["event_id"],))
+    tamper(db, ("UPDATE audit_events SET actor = 'tamperer' WHERE id = %s", (link["event_id"],)))
+    try:
+        row = next(r for r in db.rows(CONTENT_SQL) if r["seq"] == link["seq"])
+        rehashed = hashlib.sha256(((row["prev_hash"] or "") + "\n" + row["content"]).encode()).hexdigest()
+        tamper(db, ("UPDATE audit_chain SET hash = %s WHERE seq = %s", (rehashed, link["seq"])))
+        following = db.one("SELECT seq, event_id FROM audit_chain WHERE seq = %s", (link["seq"] + 1,))
+        assert_broken_at(verify(api), following, "broken_link")
+    finally:
+        tamper(db, ("UPDATE audit_events SET actor = %s WHERE id = %s", (original["actor"], link["event_id"])),
+               ("UPDATE audit_chain SET hash = %s WHERE seq = %s", (original["hash"], link["seq"])))
+    assert verify(api)["valid"] is True
+
+
+def test_a_truncated_tail_shows_against_a_head_recorded_earlier_R_AUD_2(api, db):
+    """The documented limit of a chain kept in the database alone: removing the newest events
+    with their links leaves a shorter chain that verifies. What shows it is the newest sealed
+    event's seq and hash, recorded outside the database earlier (README "Audit trail"): after
+    the removal the trail no longer holds that link, and verify checks fewer links."""
+    for _ in range(3):
+        create(api, "/teams", team_payload())
+    before = wait_sealed(api)
+    head = api.get("/audit-events", params={"limit": 1}).json()["items"][0]
+    assert head["seq"] == before["checked"] and head["hash"], head
+    tag = uuid.uuid4().hex[:8]
+    saved_events, saved_links = f"saved_tail_events_{tag}", f"saved_tail_links_{tag}"
+    cut = head["seq"] - 2
+    db.execute(f"CREATE TABLE {saved_links} AS SELECT * FROM audit_chain WHERE seq > %s", (cut,))
+    db.execute(f"CREATE TABLE {saved_events} AS SELECT e.* FROM audit_events e"
+               f" JOIN {saved_links} l ON l.event_id = e.id")
+    try:
+        tamper(db, ("DELETE FROM audit_chain WHERE seq > %s", (cut,)),
+               (f"DELETE FROM audit_events WHERE id IN (SELECT event_id FROM {saved_links})", ()))
+        body = verify(api)
+        assert body["valid"] is True and body["checked"] == cut, body  # the limit, as documented
+        newest = api.get("/audit-events", params={"limit": 1}).json()["items"][0]
+        assert (newest["seq"], newest["hash"]) != (head["seq"], head["hash"])
+        assert db.count("audit_chain", "seq = %s AND hash = %s", (head["seq"], head["hash"])) == 0
+    finally:
+        tamper(db, (f"INSERT INTO audit_events OVERRIDING SYSTEM VALUE SELECT * FROM {saved_events}", ()),
+               (f"INSERT INTO audit_chain SELECT * FROM {saved_links}", ()))
+        db.execute(f"DROP TABLE {saved_events}, {saved_links}")
     assert verify(api)["valid"] is True
 
 

@@ -334,6 +334,14 @@ def test_tampered_payload_is_401(rsa_service, db, rsa_key):
     assert_rejected(rsa_service, db, f"{header}.{forged}.{sig}")
 
 
+@pytest.mark.parametrize("crit", [["x-unheard-of"], ["b64"], ["exp"], []], ids=["unknown", "b64", "registered", "empty"])
+def test_critical_header_extensions_are_401(rsa_service, db, rsa_key, crit):
+    """RFC 7515 section 4.1.11: a token naming extensions it requires to be understood is refused,
+    since the service understands none, even when its signature is good."""
+    headers = {"crit": crit, **{name: False for name in crit}}
+    assert_rejected(rsa_service, db, rsa_key.sign(claims(roles=["manager"]), headers=headers))
+
+
 def test_valid_rs256_with_pem_config_is_200(rsa_service, rsa_key):
     assert_accepted(rsa_service, rsa_key.sign(claims(roles=["coordinator"])))
 

@@ -3,6 +3,7 @@ request ids, security headers, health/readiness and metrics."""
 
 import json
 import re
+import socket
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from carecoord import (
     assert_security_headers,
     assert_validation,
     metric_value,
+    mint_token,
     parse_metrics,
     raw_request,
     team_payload,
@@ -83,6 +85,17 @@ def test_post_with_text_plain_is_415_and_writes_nothing(api, db):
     )
     assert_problem(r, 415, "unsupported-media-type")
     assert db.count("teams") == before
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/teams"), ("DELETE", "/partners/me/webhook")])
+def test_a_body_sent_where_none_is_taken_is_400(service, method, path):
+    """Anything in it could only be ignored, and the caller would believe it applied."""
+    token = mint_token(service.env, sub=unique("partner-"), roles=("partner", "manager"), org="ORG-1")
+    with service.api(token=token) as s:
+        r = s.request(method, path, json={"status": "deleted"})
+        body = assert_problem(r, 400, "bad-request")
+        assert "no body" in body["detail"], body
+        assert s.request(method, path).status_code != 400
 
 
 def test_post_without_content_type_is_415(api):
@@ -212,9 +225,63 @@ def test_invalid_utf8_in_body_is_400(api, db, raw_name):
     assert db.count("teams") == before
 
 
+def test_nul_escape_is_400_in_the_services_words(api, db):
+    """The parser's message for \\u0000 names its own option flag; the service says it plainly."""
+    before = db.count("teams")
+    r = api.post("/teams", data=b'{"name":"a\\u0000b","type":"other"}',
+                 headers={"Content-Type": "application/json"})
+    body = assert_problem(r, 400, "malformed-json")
+    assert "\\u0000 is not allowed in a string" in body["detail"], body
+    assert "JSON_" not in r.text, body
+    assert db.count("teams") == before
+
+
 def test_lone_surrogate_escape_is_400(api):
     r = api.post("/teams", data=b'{"name":"\\ud800","type":"other"}', headers={"Content-Type": "application/json"})
     assert_problem(r, 400)
+
+
+def read_all(sock, deadline_s=5.0):
+    """Everything the server sends until it closes the connection (fails if it does not)."""
+    sock.settimeout(deadline_s)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("framing", ["two-content-lengths", "content-length-and-chunked"])
+def test_ambiguous_body_length_is_400_and_closes_the_connection(service, db, framing):
+    """A request whose length is stated twice could carry a second, smuggled request past a proxy
+    that reads the other length: it is refused, and nothing after it on the connection is
+    read as a request."""
+    token = service.token.encode()
+    smuggled = (b"POST /teams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + token + b"\r\nX-Request-Id: smuggled\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(json.dumps(team_payload()))
+                + json.dumps(team_payload()).encode())
+    if framing == "two-content-lengths":
+        body = b"{}" + smuggled
+        head = b"Content-Length: 2\r\nContent-Length: %d\r\n" % len(body)
+    else:
+        body = b"2\r\n{}\r\n0\r\n\r\n" + smuggled
+        head = b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(body)
+    before = db.count("teams")
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+    try:
+        sock.sendall(b"POST /teams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + token + b"\r\n" + head + b"\r\n" + body)
+        answer = read_all(sock)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1, f"a second request was answered:\n{answer.decode()}"
+    assert b"urn:carecoord:problem:bad-request" in answer and b"smuggled" not in answer
+    assert re.search(rb"(?im)^connection:\s*close", answer), answer[:400]
+    assert re.search(rb"(?im)^x-content-type-options:\s*nosniff", answer)
+    assert db.count("teams") == before
 
 
 # -- request ids and headers ------------------------------------------------------------------
