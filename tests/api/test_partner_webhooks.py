@@ -173,10 +173,10 @@ def partner(service, org, sub=None):
 
 
 def append_events(db, org, count=1, type_="referral.received"):
-    """Events in org's feed, as the triggers write them (the owner's function)."""
-    for _ in range(count):
-        db.execute("SELECT partner_event_append(%s, %s, 'referral', %s, 1)",
-                   (org, type_, str(uuid.uuid4())))
+    """Events in org's feed, as the triggers write them (the owner's function), all in one
+    transaction, so that no delivery can start between them."""
+    db.execute("SELECT partner_event_append(%s, %s, 'referral', gen_random_uuid(), 1)"
+               " FROM generate_series(1, %s)", (org, type_, count))
     return db.scalar("SELECT last_event_seq FROM partner_organisations WHERE code = %s", (org,))
 
 
