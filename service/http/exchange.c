@@ -1,15 +1,13 @@
 #include "http/exchange.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fields.h"
+#include "http/params.h"
 
-#define LIMIT_DEFAULT 50
-#define LIMIT_MAX 200
 #define BODY_BLOCK_MAX 65536
 
 /* A reply's body, handed to libmicrohttpd as a stream so that its free callback tells when the
@@ -184,14 +182,11 @@ enum cc_status query_limit(struct exchange *x, int *limit) {
   const char *text = exchange_query(x, "limit");
   *limit = LIMIT_DEFAULT;
   if (!text) return CC_OK;
-  char *end = NULL;
-  errno = 0;
-  long value = strtol(text, &end, 10);
-  if (errno || end == text || *end || value < 1 || value > LIMIT_MAX) {
+  if (!param_limit_parse(text, limit)) {
+    *limit = LIMIT_DEFAULT;
     reply_problem(x, CC_BAD_REQUEST, "limit must be a whole number from 1 to %d.", LIMIT_MAX);
     return CC_BAD_REQUEST;
   }
-  *limit = (int)value;
   return CC_OK;
 }
 
@@ -199,8 +194,7 @@ enum cc_status query_text(struct exchange *x, const char *name, size_t max_chars
   const char *text = exchange_query(x, name);
   *out = NULL;
   if (!text) return CC_OK;
-  size_t len = strlen(text);
-  if (len == 0 || !utf8_is_valid(text, len) || utf8_length(text) > max_chars) {
+  if (!param_text_is_acceptable(text, max_chars)) {
     reply_problem(x, CC_BAD_REQUEST, "%s must be 1 to %zu characters of valid UTF-8.", name,
                   max_chars);
     return CC_BAD_REQUEST;
@@ -229,20 +223,10 @@ enum cc_status exchange_if_match(struct exchange *x, long *version) {
                   "concurrent changes are never silently overwritten.");
     return CC_PRECONDITION_REQUIRED;
   }
-  /* Strong comparison only: a weak tag, a list or "*" never matches a specific version. */
-  size_t len = strlen(header);
-  char *end = NULL;
-  long value = -1;
-  if (len >= 3 && header[0] == '"' && header[len - 1] == '"') {
-    errno = 0;
-    value = strtol(header + 1, &end, 10);
-    if (errno || end != header + len - 1 || value < 1) value = -1;
-  }
-  if (value < 0) {
+  if (!param_if_match_parse(header, version)) {
     reply_problem(x, CC_PRECONDITION_FAILED,
                   "If-Match must be the strong ETag of the current version, e.g. \"3\".");
     return CC_PRECONDITION_FAILED;
   }
-  *version = value;
   return CC_OK;
 }

@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include "auth/jwt.h"
+#include "http/body.h"
 #include "http/connections.h"
 #include "http/metrics.h"
 #include "http/router.h"
 #include "log.h"
 
-#define MAX_JSON_DEPTH 32
 /* Per connection: the request line and headers (a bearer token is at most 8 KiB) and the
  * response headers. Bodies do not live here. 1,000 idle keep-alive connections cost 1,000 times
  * the part of it a request touched. */
@@ -108,40 +108,6 @@ static bool check_query(struct exchange *x) {
   return true;
 }
 
-static bool media_type_is(const char *header, const char *type) {
-  size_t len = strlen(type);
-  if (strncasecmp(header, type, len) != 0) return false;
-  const char *rest = header + len;
-  while (*rest == ' ') rest++;
-  if (*rest == '\0') return true;
-  if (*rest != ';') return false;
-  /* The only parameter we accept is a UTF-8 charset. */
-  rest++;
-  while (*rest == ' ') rest++;
-  return strcasecmp(rest, "charset=utf-8") == 0 || strcasecmp(rest, "charset=\"utf-8\"") == 0;
-}
-
-/* Nesting depth of JSON text, ignoring brackets inside strings. Jansson's own limit is far
- * deeper than any body we accept. */
-static int json_depth(const char *text, size_t len) {
-  int depth = 0, max = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < len; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') i++;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max) max = depth;
-    } else if (c == '}' || c == ']') {
-      depth--;
-    }
-  }
-  return max;
-}
-
 /* The parser's own account of a syntax error, except where it would name the parser's flags. */
 static const char *json_error_reason(const json_error_t *error) {
   if (json_error_code(error) == json_error_null_character)
@@ -159,28 +125,26 @@ static bool parse_body(struct exchange *x) {
                   (x->route->flags & ROUTE_MERGE_PATCH) ? " or application/merge-patch+json" : "");
     return false;
   }
-  const char *body = x->request->binary_body;
-  size_t len = x->request->binary_body_length;
-  if (len == 0) {
+  json_error_t error;
+  switch (body_parse_object(x->request->binary_body, x->request->binary_body_length, &x->body,
+                            &error)) {
+  case BODY_OK:
+    return true;
+  case BODY_EMPTY:
     reply_problem(x, CC_MALFORMED_JSON, "A JSON object body is required.");
     return false;
-  }
-  if (json_depth(body, len) > MAX_JSON_DEPTH) {
-    reply_problem(x, CC_MALFORMED_JSON, "JSON nesting is deeper than %d levels.", MAX_JSON_DEPTH);
+  case BODY_TOO_DEEP:
+    reply_problem(x, CC_MALFORMED_JSON, "JSON nesting is deeper than %d levels.", BODY_MAX_DEPTH);
     return false;
-  }
-  json_error_t error;
-  x->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
-  if (!x->body) {
+  case BODY_INVALID:
     reply_problem(x, CC_MALFORMED_JSON, "Invalid JSON at line %d, column %d: %s", error.line,
                   error.column, json_error_reason(&error));
     return false;
+  case BODY_NOT_OBJECT:
+    break;
   }
-  if (!json_is_object(x->body)) {
-    reply_problem(x, CC_MALFORMED_JSON, "The request body must be a JSON object.");
-    return false;
-  }
-  return true;
+  reply_problem(x, CC_MALFORMED_JSON, "The request body must be a JSON object.");
+  return false;
 }
 
 /* 401 for a missing or invalid token: RFC 6750 names the error only when a token was sent. */

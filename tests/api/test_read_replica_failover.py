@@ -96,7 +96,7 @@ class Formation:
 @pytest.fixture(scope="module")
 def formation(test_env):
     if shutil.which("pg_autoctl") is None:
-        pytest.fail("pg_autoctl is not installed (scripts/deps-debian.txt: pg-auto-failover-cli,"
+        pytest.fail("pg_autoctl is not installed (scripts/deps-test.txt: pg-auto-failover-cli,"
                     " postgresql-15-auto-failover)", pytrace=False)
     f = Formation(test_env)
     try:

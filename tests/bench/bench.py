@@ -115,6 +115,10 @@ TARGET_P99_MS = 10.0
 TARGET_RSS_MIB = 64.0
 TARGET_COLD_START_MS = 200.0
 TARGET_LIST_MS = 100.0
+# The soak (README "Reliability"): resident memory grows by less than this over the soak, from
+# the end of its first slice (allocator caches and the pool's connections warm) to its end, with
+# no failed request.
+TARGET_SOAK_GROWTH_PCT = 5.0
 
 
 def bench_id(kind, n):
@@ -818,9 +822,15 @@ def soak(env, args, service, data_dir):
             f" RSS {samples[-1]} MiB")
     # Allocator caches fill for the first minutes (README "Performance"); growth that goes on
     # shows in the second half.
+    errors = {}
+    for r in results:
+        for kind, count in r["error_detail"].items():
+            errors[kind] = errors.get(kind, 0) + count
     return {"seconds": slices * args.soak_slice, "requests": sum(r["requests"] for r in results),
-            "errors": sum(r["errors"] for r in results), "rss_mib": samples,
+            "errors": sum(r["errors"] for r in results), "error_detail": errors,
+            "rss_mib": samples,
             "growth_mib": round(samples[-1] - samples[0], 1),
+            "growth_pct": round(100 * (samples[-1] - samples[0]) / samples[0], 1),
             "second_half_growth_mib": round(samples[-1] - samples[(len(samples) - 1) // 2], 1)}
 
 
@@ -840,28 +850,29 @@ def report(results):
                f" {results['settings']['threads']} threads, {results['settings']['duration']} s"
                " per run after a warm-up")
     conns, pool = results["settings"]["connections"], results["settings"]["pool"]
-    out += ["", "requests (transactions) per second, p99 latency in ms, and the ratio service / pgbench."
-            f" pgbench runs the service's SQL", f"one statement at a time with {conns} clients"
-            f" (plain), in the service's round trips with {conns} clients (piped), and in its"
-            f" round trips", f"with {pool} clients like the service's pool (pool):"]
-    out.append(f"{'path':<38}{'service':>8}{'p99':>7}{'err':>4} |{'plain':>6}{'p99':>7}{'ratio':>6} |"
-               f"{'piped':>6}{'p99':>7}{'ratio':>6} |{'pool':>6}{'p99':>7}{'ratio':>6}")
-    for r in results.get("paths", {}).values():
-        row = f"{r['route']:<38}{r['service']['rps']:>8.0f}{r['service']['p99_ms']:>7.1f}"
-        row += f"{r['service']['errors']:>4}"
-        for name in ("plain", "pipelined", "pool"):
-            row += f" |{r[name]['tps']:>6.0f}{r[name]['p99_ms']:>7.1f}{r['ratio_' + name]:>6.2f}"
-        out.append(row)
-    out += ["", "CPU per request in µs: the whole machine; of it the service process and"
-            " PostgreSQL with the kernel's work for it (the rest is the load generator):"]
-    out.append(f"{'path':<38}{'service':>8}{'itself':>7}{'db':>6} |{'plain':>6}{'db':>7} |"
-               f"{'piped':>6}{'db':>7} |{'pool':>6}{'db':>7}")
-    for r in results.get("paths", {}).values():
-        s = r["service"]["cpu_us"]
-        row = f"{r['route']:<38}{s['machine']:>8}{s['service']:>7}{s['database']:>6}"
-        for name in ("plain", "pipelined", "pool"):
-            row += f" |{r[name]['cpu_us']['machine']:>6}{r[name]['cpu_us']['database']:>7}"
-        out.append(row)
+    if results.get("paths"):
+        out += ["", "requests (transactions) per second, p99 latency in ms, and the ratio service / pgbench."
+                f" pgbench runs the service's SQL", f"one statement at a time with {conns} clients"
+                f" (plain), in the service's round trips with {conns} clients (piped), and in its"
+                f" round trips", f"with {pool} clients like the service's pool (pool):"]
+        out.append(f"{'path':<38}{'service':>8}{'p99':>7}{'err':>4} |{'plain':>6}{'p99':>7}{'ratio':>6} |"
+                   f"{'piped':>6}{'p99':>7}{'ratio':>6} |{'pool':>6}{'p99':>7}{'ratio':>6}")
+        for r in results.get("paths", {}).values():
+            row = f"{r['route']:<38}{r['service']['rps']:>8.0f}{r['service']['p99_ms']:>7.1f}"
+            row += f"{r['service']['errors']:>4}"
+            for name in ("plain", "pipelined", "pool"):
+                row += f" |{r[name]['tps']:>6.0f}{r[name]['p99_ms']:>7.1f}{r['ratio_' + name]:>6.2f}"
+            out.append(row)
+        out += ["", "CPU per request in µs: the whole machine; of it the service process and"
+                " PostgreSQL with the kernel's work for it (the rest is the load generator):"]
+        out.append(f"{'path':<38}{'service':>8}{'itself':>7}{'db':>6} |{'plain':>6}{'db':>7} |"
+                   f"{'piped':>6}{'db':>7} |{'pool':>6}{'db':>7}")
+        for r in results.get("paths", {}).values():
+            s = r["service"]["cpu_us"]
+            row = f"{r['route']:<38}{s['machine']:>8}{s['service']:>7}{s['database']:>6}"
+            for name in ("plain", "pipelined", "pool"):
+                row += f" |{r[name]['cpu_us']['machine']:>6}{r[name]['cpu_us']['database']:>7}"
+            out.append(row)
     unqueued = results.get("unqueued")
     if unqueued:
         out += ["", "one request at a time (nothing queues), latency in ms:"]
@@ -901,9 +912,12 @@ def report(results):
                    f" {verdict(m['rss_open_mib'] <= TARGET_RSS_MIB)} ({m['rss_idle_mib']} MiB idle)")
     s = results.get("soak")
     if s:
-        out.append(f"  soak of {s['seconds']} s ({s['requests']} requests, {s['errors']} errors):"
-                   f" RSS {s['rss_mib'][0]} -> {s['rss_mib'][-1]} MiB (max {max(s['rss_mib'])});"
-                   f" over its second half {s['second_half_growth_mib']:+.1f} MiB")
+        out.append(f"  soak of {s['seconds']} s ({s['requests']} requests):"
+                   f" RSS {s['rss_mib'][0]} -> {s['rss_mib'][-1]} MiB, {s['growth_pct']:+.1f} % <"
+                   f" {TARGET_SOAK_GROWTH_PCT:.0f} %: {verdict(s['growth_pct'] < TARGET_SOAK_GROWTH_PCT)};"
+                   f" {s['errors']} errors: {verdict(s['errors'] == 0)}"
+                   f" (max {max(s['rss_mib'])} MiB; over its second half"
+                   f" {s['second_half_growth_mib']:+.1f} MiB)")
     c = results.get("cold_start")
     if c:
         out.append(f"  cold start to ready: median {c['median_ms']} ms, max {c['max_ms']} ms <="
@@ -927,6 +941,8 @@ def main():
                              " and report (0: none)")
     parser.add_argument("--soak", type=int, default=600, help="seconds of mixed traffic (0: none)")
     parser.add_argument("--soak-slice", type=int, default=60)
+    parser.add_argument("--soak-only", action="store_true",
+                        help="load the data and run only the soak (README \"Reliability\")")
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--output", help="write the results as JSON here")
@@ -944,13 +960,17 @@ def main():
     try:
         service.wait_ready()
         results["sealing"] = wait_sealed(env, service)
+        if args.soak_only:
+            args.cold_starts = args.latency_duration = args.keepalive = 0
+            args.paths = ""
         if args.cold_starts:
             results["cold_start"] = cold_start(env, args)
-        results["sql"], list_traces = trace_paths(env, args, data_dir, tokens)
-        results["plans"] = explain_lists(env, list_traces)
-        results["paths"] = {}
-        for path in args.paths.split(","):
-            results["paths"][path] = measure_path(env, args, service, path, data_dir)
+        if args.paths:
+            results["sql"], list_traces = trace_paths(env, args, data_dir, tokens)
+            results["plans"] = explain_lists(env, list_traces)
+            results["paths"] = {}
+            for path in args.paths.split(","):
+                results["paths"][path] = measure_path(env, args, service, path, data_dir)
         if args.latency_duration:
             results["unqueued"] = unqueued_latency(args, service, tokens)
         if args.keepalive:

@@ -310,14 +310,16 @@ def _database_name(request, tag):
 
 
 def run_binary(env, args, extra_env=None, timeout=120, input_text=None):
-    """Run `$CARECOORD_BIN args...` to completion with a clean CARECOORD_* environment."""
+    """Run `$CARECOORD_BIN args...` to completion with a clean CARECOORD_* environment.
+    Fails on any sanitizer report, whatever the exit status: a test expecting a command to fail
+    would otherwise take a sanitizer's abort (or a leak found at exit) for the refusal."""
     child_env = base_env()
     for k, v in (extra_env or {}).items():
         if v is None:
             child_env.pop(k, None)
         else:
             child_env[k] = str(v)
-    return subprocess.run(
+    done = subprocess.run(
         [env.bin, *args],
         env=child_env,
         capture_output=True,
@@ -325,6 +327,8 @@ def run_binary(env, args, extra_env=None, timeout=120, input_text=None):
         timeout=timeout,
         input=input_text,
     )
+    assert_no_sanitizer_report(done.stderr + done.stdout, f"carecoord {' '.join(args[:1])}")
+    return done
 
 
 def assert_no_sanitizer_report(text, what="the service"):
