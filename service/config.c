@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -167,6 +169,112 @@ static void load_read_database(config_lookup_fn lookup, struct config *cfg,
   PQconninfoFree(options);
 }
 
+/* The whole of a file of at most TLS_PEM_MAX bytes, NUL-terminated (caller frees); NULL with
+ * the reason reported under name. */
+static char *read_pem_file(const char *name, const char *path, size_t *len,
+                           struct config_errors *errors) {
+  FILE *f = fopen(path, "rb");
+  char *text = f ? malloc(TLS_PEM_MAX + 1) : NULL;
+  size_t n = text ? fread(text, 1, TLS_PEM_MAX + 1, f) : 0;
+  bool failed = !f || !text || ferror(f);
+  if (f) fclose(f);
+  if (failed) {
+    add_error(errors, name, "cannot read \"%.60s\"", path);
+  } else if (n > TLS_PEM_MAX) {
+    add_error(errors, name, "\"%.60s\" is larger than %d bytes", path, TLS_PEM_MAX);
+    failed = true;
+  }
+  if (failed) {
+    if (text) explicit_bzero(text, TLS_PEM_MAX + 1);
+    free(text);
+    return NULL;
+  }
+  text[n] = '\0';
+  *len = n;
+  /* Kept for the process's life: copied into a buffer of its size, the big one wiped (it may
+   * hold a key). */
+  char *fitted = malloc(n + 1);
+  if (!fitted) return text;
+  memcpy(fitted, text, n + 1);
+  explicit_bzero(text, n);
+  free(text);
+  return fitted;
+}
+
+/* Checks with GnuTLS, the library that will serve them, that the certificate file holds PEM
+ * certificates, the key file an unencrypted PEM private key, and that the key is the
+ * certificate's; records the (first) certificate's expiry. */
+static bool check_tls_pair(struct config *cfg, size_t cert_len, size_t key_len,
+                           struct config_errors *errors) {
+  gnutls_datum_t cert = {(unsigned char *)cfg->tls_cert_pem, (unsigned)cert_len};
+  gnutls_datum_t key = {(unsigned char *)cfg->tls_key_pem, (unsigned)key_len};
+  gnutls_x509_crt_t *chain = NULL;
+  unsigned chain_len = 0;
+  if (gnutls_x509_crt_list_import2(&chain, &chain_len, &cert, GNUTLS_X509_FMT_PEM, 0) < 0 ||
+      chain_len == 0) {
+    add_error(errors, "CARECOORD_TLS_CERT_FILE", "no PEM certificate in \"%.60s\"",
+              cfg->tls_cert_file);
+    return false;
+  }
+  cfg->tls_not_after = (long long)gnutls_x509_crt_get_expiration_time(chain[0]);
+  for (unsigned i = 0; i < chain_len; i++) gnutls_x509_crt_deinit(chain[i]);
+  gnutls_free(chain);
+
+  gnutls_x509_privkey_t private_key = NULL;
+  int rc = gnutls_x509_privkey_init(&private_key);
+  if (rc >= 0) rc = gnutls_x509_privkey_import2(private_key, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+  gnutls_x509_privkey_deinit(private_key);
+  if (rc < 0) {
+    add_error(errors, "CARECOORD_TLS_KEY_FILE", "no unencrypted PEM private key in \"%.60s\"",
+              cfg->tls_key_file);
+    return false;
+  }
+
+  gnutls_certificate_credentials_t credentials = NULL;
+  rc = gnutls_certificate_allocate_credentials(&credentials);
+  if (rc >= 0)
+    rc = gnutls_certificate_set_x509_key_mem2(credentials, &cert, &key, GNUTLS_X509_FMT_PEM,
+                                              NULL, 0);
+  gnutls_certificate_free_credentials(credentials);
+  if (rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH) {
+    add_error(errors, "CARECOORD_TLS_KEY_FILE",
+              "is not the private key of the certificate in CARECOORD_TLS_CERT_FILE");
+    return false;
+  }
+  if (rc < 0) {
+    add_error(errors, "CARECOORD_TLS_CERT_FILE", "unusable with its key: %.60s",
+              gnutls_strerror(rc));
+    return false;
+  }
+  return true;
+}
+
+/* HTTPS: both files or neither. */
+static void load_tls(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors) {
+  cfg->tls_cert_file = text_var(lookup, "CARECOORD_TLS_CERT_FILE", NULL);
+  cfg->tls_key_file = text_var(lookup, "CARECOORD_TLS_KEY_FILE", NULL);
+  if (!cfg->tls_cert_file && !cfg->tls_key_file) return;
+  if (!cfg->tls_cert_file || !cfg->tls_key_file) {
+    add_error(errors, cfg->tls_cert_file ? "CARECOORD_TLS_KEY_FILE" : "CARECOORD_TLS_CERT_FILE",
+              "set both CARECOORD_TLS_CERT_FILE and CARECOORD_TLS_KEY_FILE, or neither");
+    return;
+  }
+  size_t cert_len = 0, key_len = 0;
+  cfg->tls_cert_pem = read_pem_file("CARECOORD_TLS_CERT_FILE", cfg->tls_cert_file, &cert_len,
+                                    errors);
+  cfg->tls_key_pem = read_pem_file("CARECOORD_TLS_KEY_FILE", cfg->tls_key_file, &key_len,
+                                   errors);
+  if (!cfg->tls_cert_pem || !cfg->tls_key_pem || !check_tls_pair(cfg, cert_len, key_len, errors))
+    config_free(cfg);
+}
+
+void config_free(struct config *cfg) {
+  if (cfg->tls_key_pem) explicit_bzero(cfg->tls_key_pem, strlen(cfg->tls_key_pem));
+  free(cfg->tls_key_pem);
+  free(cfg->tls_cert_pem);
+  cfg->tls_key_pem = cfg->tls_cert_pem = NULL;
+}
+
 int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors) {
   memset(cfg, 0, sizeof *cfg);
   errors->count = 0;
@@ -217,5 +325,7 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
       (int)int_var(lookup, errors, "CARECOORD_EXTRACT_CONCURRENCY", 2, 1, 16);
   load_webhooks(lookup, &cfg->webhook, errors);
   load_policy(lookup, &cfg->policy, errors);
+  load_tls(lookup, cfg, errors);
+  if (errors->count) config_free(cfg);
   return errors->count ? -1 : 0;
 }

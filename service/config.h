@@ -11,6 +11,8 @@
 /* The pseudonymisation key of the extracts: the bytes of its file without trailing newlines. */
 #define PSEUDONYM_KEY_MIN 32
 #define PSEUDONYM_KEY_MAX 1024
+/* The largest TLS certificate (chain) or key file read. */
+#define TLS_PEM_MAX (256 * 1024)
 
 /* Care-cycle intervals (DOMAIN.md): policy settings a trust may change. */
 struct policy {
@@ -70,6 +72,15 @@ struct config {
   size_t jwt_cache_size; /* verified tokens remembered (auth/token_cache.h); 0 disables */
   const char *dev_signing_key_file;
   const char *log_level;
+  /* HTTPS served by the service itself (README "TLS"): the PEM text of the certificate (with
+   * any intermediates after it) and of its unencrypted private key, read from tls_cert_file and
+   * tls_key_file and checked at load (both or neither); NULL when the service speaks plain HTTP
+   * (e.g. behind a proxy that terminates TLS). Freed by config_free. */
+  const char *tls_cert_file;
+  const char *tls_key_file;
+  char *tls_cert_pem;
+  char *tls_key_pem;
+  long long tls_not_after; /* the certificate's expiry, seconds since the epoch */
   /* Extracts (resources/extracts.c): the key of the pseudonymised person ids, read from
    * pseudonym_key_file; extracts answer 503 while no file is configured. */
   const char *pseudonym_key_file;
@@ -87,7 +98,10 @@ struct config_errors {
 
 typedef const char *(*config_lookup_fn)(const char *name);
 
-/* Fills cfg from lookup (getenv in production). Returns 0 when valid, else -1 with errors. */
+/* Fills cfg from lookup (getenv in production). Returns 0 when valid (release it with
+ * config_free), else -1 with errors (nothing to release). */
 int config_load(config_lookup_fn lookup, struct config *cfg, struct config_errors *errors);
+/* Releases what config_load read (the TLS key is wiped first). */
+void config_free(struct config *cfg);
 
 #endif

@@ -251,11 +251,13 @@ int main(int argc, char **argv) {
   if (strcmp(command, "routes") == 0) return command_routes();
   struct config cfg;
   if (load_config(&cfg) != 0) return EXIT_USAGE;
-  if (strcmp(command, "serve") == 0) return command_serve(&cfg);
-  if (strcmp(command, "migrate") == 0) return command_migrate(&cfg);
-  if (strcmp(command, "health") == 0) return argc == 2 ? healthcheck_run(&cfg, 3000) : EXIT_USAGE;
-  if (strcmp(command, "partner") == 0) return command_partner(&cfg, argc - 1, argv + 1);
-  if (strcmp(command, "token") == 0) return command_token(&cfg, argc - 1, argv + 1);
-  fputs(USAGE, stderr);
-  return EXIT_USAGE;
+  int rc = EXIT_USAGE;
+  if (strcmp(command, "serve") == 0) rc = command_serve(&cfg);
+  else if (strcmp(command, "migrate") == 0) rc = command_migrate(&cfg);
+  else if (strcmp(command, "health") == 0) rc = argc == 2 ? healthcheck_run(&cfg, 3000) : EXIT_USAGE;
+  else if (strcmp(command, "partner") == 0) rc = command_partner(&cfg, argc - 1, argv + 1);
+  else if (strcmp(command, "token") == 0) rc = command_token(&cfg, argc - 1, argv + 1);
+  else fputs(USAGE, stderr);
+  config_free(&cfg);
+  return rc;
 }

@@ -22,6 +22,7 @@ struct reply_body {
   reply_stream_read_fn read;
   void (*release)(void *arg);
   void *stream;
+  const char *external; /* reply_static: the body is external[0..len), not copied */
   size_t len;
   char data[];
 };
@@ -31,7 +32,7 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max) {
   if (body->read) return body->read(body->stream, buf, max);
   if (pos >= body->len) return U_STREAM_END;
   size_t n = body->len - (size_t)pos < max ? body->len - (size_t)pos : max;
-  memcpy(buf, body->data + pos, n);
+  memcpy(buf, (body->external ? body->external : body->data) + pos, n);
   return (ssize_t)n;
 }
 
@@ -63,6 +64,10 @@ static bool install_body(struct exchange *x, int http_status, struct reply_body 
   return true;
 }
 
+static size_t block_size(size_t len) {
+  return len == 0 ? 1 : len < BODY_BLOCK_MAX ? len : BODY_BLOCK_MAX;
+}
+
 /* Sets status and body; a later call replaces both (the earlier body is never sent). */
 static void set_body(struct exchange *x, int http_status, const char *text) {
   size_t len = strlen(text);
@@ -70,8 +75,18 @@ static void set_body(struct exchange *x, int http_status, const char *text) {
   if (!body) return; /* no body: ulfius answers with its own error */
   *body = (struct reply_body){.done = x->reply_done, .done_arg = x->reply_done_arg, .len = len};
   memcpy(body->data, text, len + 1);
-  size_t block = len == 0 ? 1 : len < BODY_BLOCK_MAX ? len : BODY_BLOCK_MAX;
-  if (!install_body(x, http_status, body, len, block)) free(body);
+  if (!install_body(x, http_status, body, len, block_size(len))) free(body);
+}
+
+void reply_static(struct exchange *x, int http_status, const char *content_type,
+                  const void *data, size_t len) {
+  reply_header(x, "Content-Type", content_type);
+  x->status = http_status;
+  struct reply_body *body = malloc(sizeof *body);
+  if (!body) return;
+  *body = (struct reply_body){.done = x->reply_done, .done_arg = x->reply_done_arg,
+                              .external = data, .len = len};
+  if (!install_body(x, http_status, body, len, block_size(len))) free(body);
 }
 
 bool reply_stream(struct exchange *x, int http_status, const char *content_type,

@@ -59,6 +59,10 @@ const char *exchange_query(const struct exchange *x, const char *name);
 
 void reply_header(struct exchange *x, const char *name, const char *value);
 void reply_text(struct exchange *x, int http_status, const char *content_type, const char *text);
+/* Replies with len bytes at data as they are, without copying them: data must outlive every
+ * response (static data, such as the embedded API reference). */
+void reply_static(struct exchange *x, int http_status, const char *content_type,
+                  const void *data, size_t len);
 /* Replies with JSON text as it is (e.g. built by PostgreSQL). */
 void reply_json_text(struct exchange *x, int http_status, const char *json_text);
 /* 204 No Content: no body, no Content-Type. */

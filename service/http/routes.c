@@ -29,6 +29,10 @@ const struct route ROUTES[] = {
     {"GET", "/healthz", health_live, 0, ROUTE_PUBLIC, NULL},
     {"GET", "/readyz", health_ready, 0, ROUTE_PUBLIC, NULL},
     {"GET", "/metrics", metrics_scrape, 0, ROUTE_PUBLIC, NULL},
+    /* The API reference (README "API reference (/docs)"). */
+    {"GET", "/docs", docs_page, 0, ROUTE_PUBLIC, NULL},
+    {"GET", "/docs/redoc.standalone.js", docs_redoc_script, 0, ROUTE_PUBLIC, NULL},
+    {"GET", "/docs/openapi.yaml", docs_openapi, 0, ROUTE_PUBLIC, NULL},
 
     {"GET", "/teams", teams_list, CLINICAL, 0, TEAM_QUERY},
     {"POST", "/teams", teams_create, ROLE_MANAGER, BODY, NULL},

@@ -28,6 +28,15 @@
 #define CONNECTION_MEMORY_BYTES 16384
 /* Descriptors beyond the connections: listener, epoll sets, database pool, sealer, logs. */
 #define SPARE_DESCRIPTORS 128
+/* HTTPS (CARECOORD_TLS_*): GnuTLS priorities allowing TLS 1.3 and 1.2 only, and within TLS 1.2
+ * only forward-secret key exchange (no static RSA) with AEAD ciphers (no CBC). */
+static const char TLS_PRIORITIES[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"
+    "+CHACHA20-POLY1305";
+/* Strict-Transport-Security when serving HTTPS: one year. */
+#define HSTS_VALUE "max-age=31536000"
+/* Warn at start-up when the certificate expires within this many days. */
+#define CERT_EXPIRY_WARNING_DAYS 30
 
 struct server {
   const struct app *app;
@@ -251,6 +260,7 @@ static void finish(struct server *srv, struct exchange *x, const struct timespec
   reply_header(x, "X-Request-Id", x->request_id);
   reply_header(x, "Cache-Control", "no-store");
   reply_header(x, "X-Content-Type-Options", "nosniff");
+  if (srv->app->config->tls_cert_pem) reply_header(x, "Strict-Transport-Security", HSTS_VALUE);
   if (atomic_load(&srv->draining)) reply_header(x, "Connection", "close");
 
   long us = elapsed_us(start);
@@ -342,6 +352,16 @@ static void raise_descriptor_limit(int max_connections) {
                 max_connections, (unsigned long)wanted, (unsigned long)limit.rlim_cur);
 }
 
+static void warn_if_certificate_expires(const struct config *cfg) {
+  long long left = cfg->tls_not_after - (long long)time(NULL);
+  if (left < 0)
+    log_message(LOG_WARN, "the TLS certificate in CARECOORD_TLS_CERT_FILE has expired: clients "
+                          "will refuse it");
+  else if (left < CERT_EXPIRY_WARNING_DAYS * 86400LL)
+    log_message(LOG_WARN, "the TLS certificate in CARECOORD_TLS_CERT_FILE expires in %lld days",
+                left / 86400);
+}
+
 int server_run(const struct app *app) {
   const struct config *cfg = app->config;
   struct server srv = {.app = app};
@@ -377,35 +397,53 @@ int server_run(const struct app *app) {
   instance.check_utf8 = 0; /* we validate ourselves instead of silently dropping values */
   ulfius_set_default_endpoint(&instance, dispatch, &srv);
 
-  struct MHD_OptionItem options[] = {
-      {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-      /* Ulfius' own callbacks, called by the connection watch (http/connections.h). */
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)connections_request_completed, srv.conns},
-      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)connections_uri_logged, srv.conns},
-      {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connections_notify, srv.conns},
-      {MHD_OPTION_SOCK_ADDR, 0, &bind_address},
-      {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
-      {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
-      {MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL},
-      {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_BYTES, NULL},
-      {MHD_OPTION_END, 0, NULL},
-  };
+  bool tls = cfg->tls_cert_pem != NULL;
+  struct MHD_OptionItem options[16];
+  size_t n = 0;
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+  /* Ulfius' own callbacks, called by the connection watch (http/connections.h). */
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED,
+                                         (intptr_t)connections_request_completed, srv.conns};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK,
+                                         (intptr_t)connections_uri_logged, srv.conns};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                         (intptr_t)connections_notify, srv.conns};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &bind_address};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
+                                         NULL};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, NULL};
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                         CONNECTION_MEMORY_BYTES, NULL};
   /* A fixed pool of worker threads, each serving its connections from epoll (README
    * "Threading model"). */
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG;
+  if (tls) {
+    /* ulfius_start_secure_framework takes a certificate and key but no priorities, and
+     * imposes its own threading: libmicrohttpd gets them here instead. */
+    flags |= MHD_USE_TLS;
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cfg->tls_cert_pem};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, cfg->tls_key_pem};
+    options[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                           (void *)TLS_PRIORITIES};
+    warn_if_certificate_expires(cfg);
+  }
+  options[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   raise_descriptor_limit(cfg->max_connections);
   if (ulfius_start_framework_with_mhd_options(&instance, flags, options) != U_OK) {
-    log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted)",
-                cfg->listen_address, cfg->port);
+    log_message(LOG_ERROR, "cannot listen on %s:%d (in use, or not permitted%s)",
+                cfg->listen_address, cfg->port,
+                tls ? ", or the TLS certificate and key were refused" : "");
     ulfius_clean_instance(&instance);
     connections_free(srv.conns);
     return 1;
   }
   log_event(LOG_INFO, "listening",
-            json_pack("{s:s, s:i, s:i, s:i, s:i}", "address", cfg->listen_address, "port",
-                      cfg->port, "max_connections", cfg->max_connections, "http_threads",
-                      cfg->http_threads, "db_pool_size", cfg->db_pool_size));
+            json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "scheme", tls ? "https" : "http",
+                      "address", cfg->listen_address, "port", cfg->port, "max_connections",
+                      cfg->max_connections, "http_threads", cfg->http_threads, "db_pool_size",
+                      cfg->db_pool_size));
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -9,6 +9,11 @@ void health_live(struct exchange *x);
 void health_ready(struct exchange *x);
 void metrics_scrape(struct exchange *x);
 
+/* resources/docs.c */
+void docs_page(struct exchange *x);
+void docs_redoc_script(struct exchange *x);
+void docs_openapi(struct exchange *x);
+
 /* resources/teams.c */
 void teams_list(struct exchange *x);
 void teams_create(struct exchange *x);

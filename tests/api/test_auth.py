@@ -46,7 +46,9 @@ from carecoord import (
 
 LEEWAY_S = 60
 KNOWN_ROLES = ("coordinator", "lead_professional", "manager", "partner", "reporting")
-PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+# Health, readiness, metrics and the API reference (README "API reference (/docs)").
+PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/docs"),
+                 ("GET", "/docs/redoc.standalone.js"), ("GET", "/docs/openapi.yaml")}
 # Tables a refused request must leave alone (audit_events may legitimately record a refusal).
 WRITE_TABLES = ("teams", "staff", "service_users", "episodes", "idempotency_keys", "referrals",
                 "allocations", "allocation_change_requests", "episode_care_level_changes")
@@ -587,7 +589,7 @@ def test_manager_on_post_teams_is_201(rsa_service, db, rsa_key):
     assert db.count("teams") == before + 1
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("path", sorted(path for _, path in PUBLIC_ROUTES))
 def test_public_route_answers_200_without_token(rsa_service, path):
     r = send(rsa_service, "GET", path)
     assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:300]}"
@@ -659,7 +661,7 @@ def test_every_route_requires_a_token(rsa_service, db, routes, team):
     assert not failures, "routes answering without a token:\n" + "\n".join(failures)
 
 
-def test_public_routes_are_exactly_healthz_readyz_metrics(routes, spec_roles):
+def test_public_routes_are_exactly_health_metrics_and_docs(routes, spec_roles):
     for route in PUBLIC_ROUTES:
         assert route in routes, f"{route} missing from `carecoord routes`"
         assert spec_roles.get(route, "absent") is None, f"{route} has x-roles in the OpenAPI document"

@@ -19,6 +19,7 @@ tests/api/test_container_runtime.py. Needs CARECOORD_BIN (the binary) for the li
 """
 
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -107,6 +108,18 @@ def test_final_stage_holds_the_binary_and_runtime_libraries_only():
     assert "strip --strip-debug -o /carecoord /build/carecoord" in build.all("RUN")[-1].args
 
 
+def test_build_stage_installs_redoc_from_the_lock_file_before_building():
+    """The binary embeds Redoc for GET /docs: `npm ci` (exactly the lock file), runtime
+    dependencies only, before the build reads node_modules/."""
+    runs = [i.args for i in stages()[0].all("RUN")]
+    npm = [i for i, r in enumerate(runs) if re.search(r"\bnpm ci\b", r)]
+    cmake = [i for i, r in enumerate(runs) if "cmake --build" in r]
+    assert len(npm) == 1 and cmake and npm[0] < cmake[0], runs
+    assert "--omit=dev" in runs[npm[0]] and "--ignore-scripts" in runs[npm[0]], runs[npm[0]]
+    lock = json.loads((REPO / "package-lock.json").read_text(encoding="utf-8"))
+    assert lock["packages"][""].get("dependencies") == {"redoc": lock["packages"]["node_modules/redoc"]["version"]}
+
+
 def test_final_stage_runs_as_a_numeric_non_root_user():
     users = final_stage().all("USER")
     assert len(users) == 1
@@ -178,10 +191,21 @@ def test_build_context_is_enough_for_cmake_and_holds_no_secret(tmp_path):
     for f in files:
         assert not re.search(r"(^|/)(secrets|\.local)/|\.pem$|\.key$|\.password$", f), f
         assert not f.startswith(("tests/api/", "docs/", "node_modules/")), f
+    assert {"api/openapi.yaml", "package.json", "package-lock.json"} <= set(files)
     ctx = tmp_path / "ctx"
     for f in files:
         (ctx / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, ctx / f)
+    # As the build stage does: Redoc from the lock file, dev tools left out (from npm's cache,
+    # which scripts/npm-ci filled; the registry only for what it lacks).
+    npm = subprocess.run(["npm", "ci", "--omit=dev", "--ignore-scripts", "--prefer-offline",
+                          "--no-audit", "--no-fund", "--loglevel=error"],
+                         cwd=ctx, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert npm.returncode == 0, npm.stderr
+    modules = ctx / "node_modules"
+    assert (modules / "redoc" / "bundles" / "redoc.standalone.js").is_file()
+    dev_tools = ("@redocly/cli", "typescript", "kubernetes-models", "dockerfile-utils", "jose")
+    assert not [t for t in dev_tools if (modules / t).exists()], "the image installs no dev tool"
     done = subprocess.run(["cmake", "-S", str(ctx), "-B", str(tmp_path / "build"),
                            "-DCMAKE_BUILD_TYPE=RelWithDebInfo", "--log-level=WARNING"],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)

@@ -17,7 +17,8 @@ from care_setup import allocation_body, london_date, open_episode
 from carecoord import (create, etag_of, full_service_user_payload, nhs_number, run_binary,
                        service_user_payload, team_payload, unique)
 
-PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/docs"),
+                 ("GET", "/docs/openapi.yaml"), ("GET", "/docs/redoc.standalone.js")}
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 # Placeholders that are names or numbers rather than ids: a value that exists.
 FIXED = {"number": "1", "measure": "cpa-review-compliance", "table": "referrals"}

@@ -388,15 +388,18 @@ def _die_with_parent():
 
 
 class Service:
-    """One `carecoord serve` process."""
+    """One `carecoord serve` process. With scheme="https" (the service given a certificate by
+    CARECOORD_TLS_*), ca_file is the CA that verifies it, for readiness and api()."""
 
-    def __init__(self, env, child_env, port, stderr_path, token):
+    def __init__(self, env, child_env, port, stderr_path, token, scheme="http", ca_file=None):
         self.env = env
         self.child_env = child_env
         self.port = port
         self.stderr_path = stderr_path
         self.token = token
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.scheme = scheme
+        self.verify = ca_file if ca_file else True
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
         self.exit_checked = False
         self._stderr_file = open(stderr_path, "wb")
         self.proc = subprocess.Popen(
@@ -423,6 +426,7 @@ class Service:
         """An Api session for this service, sending the service's default token unless another
         one (or token=None for no Authorization header) is passed."""
         kw.setdefault("token", self.token)
+        kw.setdefault("verify", self.verify)
         return Api(self.base_url, **kw)
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -435,7 +439,7 @@ class Service:
                 if not self.alive():
                     return False
                 try:
-                    r = s.get(self.base_url + "/readyz", timeout=2)
+                    r = s.get(self.base_url + "/readyz", timeout=2, verify=self.verify)
                     if r.status_code == 200:
                         return True
                 except requests.RequestException:
@@ -503,10 +507,12 @@ class ServiceFactory:
             "CARECOORD_LOG_LEVEL": "info",
         }
 
-    def start(self, env=None, database_url=None, wait=True, attempts=3):
+    def start(self, env=None, database_url=None, wait=True, attempts=3, scheme="http",
+              ca_file=None):
         """Start `carecoord serve`. env overrides the defaults (None removes a variable).
         With wait=True, returns once GET /readyz is 200 (retrying on another port if the chosen
-        one was taken by someone else between choosing and binding)."""
+        one was taken by someone else between choosing and binding). scheme="https" with the
+        CA file that verifies the service's certificate when env configures CARECOORD_TLS_*."""
         for attempt in range(attempts):
             port = free_port()
             child_env = base_env()
@@ -519,7 +525,7 @@ class ServiceFactory:
             if "CARECOORD_PORT" in (env or {}) and env["CARECOORD_PORT"] is not None:
                 port = child_env["CARECOORD_PORT"]
             path = os.path.join(self.log_dir, f"service-{len(self.services)}-{port}.log")
-            svc = Service(self.env, child_env, port, path, mint_token(self.env))
+            svc = Service(self.env, child_env, port, path, mint_token(self.env), scheme, ca_file)
             self.services.append(svc)
             if not wait:
                 return svc
@@ -572,10 +578,14 @@ class Api(requests.Session):
     """requests.Session with a base URL, a default timeout and (when available) a bearer token.
     Paths starting with '/' are joined to base_url."""
 
-    def __init__(self, base_url, token=None, timeout=HTTP_TIMEOUT_S):
+    def __init__(self, base_url, token=None, timeout=HTTP_TIMEOUT_S, verify=True):
         super().__init__()
         self.base_url = base_url.rstrip("/")
         self.default_timeout = timeout
+        # For https: True (the system's CAs) or a CA file. Passed with every request, because
+        # requests prefers REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment to a
+        # session's own setting.
+        self.verify = verify
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
@@ -583,6 +593,7 @@ class Api(requests.Session):
         if url.startswith("/"):
             url = self.base_url + url
         kwargs.setdefault("timeout", self.default_timeout)
+        kwargs.setdefault("verify", self.verify)
         return super().request(method, url, *args, **kwargs)
 
     def url(self, path):

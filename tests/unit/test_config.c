@@ -1,5 +1,8 @@
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -273,6 +276,103 @@ static void test_bad_read_database_settings_are_named_without_the_password(void)
   for (size_t i = 0; i < errors.count; i++) CHECK(strstr(errors.messages[i], "s3cret") == NULL);
 }
 
+/* A new P-256 key as PEM (caller frees with gnutls_free), and the key itself in *out when out
+ * is not NULL (caller deinits). */
+static gnutls_datum_t new_key_pem(gnutls_x509_privkey_t *out) {
+  gnutls_x509_privkey_t key;
+  gnutls_datum_t pem = {NULL, 0};
+  CHECK(gnutls_x509_privkey_init(&key) == 0);
+  CHECK(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) == 0);
+  CHECK(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem) == 0);
+  if (out) *out = key;
+  else gnutls_x509_privkey_deinit(key);
+  return pem;
+}
+
+/* A self-signed certificate for key, valid until expires, as PEM (caller frees). */
+static gnutls_datum_t self_signed_pem(gnutls_x509_privkey_t key, time_t expires) {
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t pem = {NULL, 0};
+  unsigned char serial[] = {1};
+  CHECK(gnutls_x509_crt_init(&crt) == 0);
+  CHECK(gnutls_x509_crt_set_version(crt, 3) == 0);
+  CHECK(gnutls_x509_crt_set_serial(crt, serial, sizeof serial) == 0);
+  CHECK(gnutls_x509_crt_set_activation_time(crt, time(NULL) - 60) == 0);
+  CHECK(gnutls_x509_crt_set_expiration_time(crt, expires) == 0);
+  CHECK(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "127.0.0.1", 9) == 0);
+  CHECK(gnutls_x509_crt_set_key(crt, key) == 0);
+  CHECK(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) == 0);
+  CHECK(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem) == 0);
+  gnutls_x509_crt_deinit(crt);
+  return pem;
+}
+
+static void write_datum(char path[64], gnutls_datum_t datum) {
+  char *text = malloc(datum.size + 1);
+  memcpy(text, datum.data, datum.size);
+  text[datum.size] = '\0';
+  write_temp(path, text);
+  free(text);
+  gnutls_free(datum.data);
+}
+
+static void test_tls_is_off_by_default(void) {
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(NULL, &cfg, &errors) == 0);
+  CHECK(!cfg.tls_cert_file && !cfg.tls_key_file && !cfg.tls_cert_pem && !cfg.tls_key_pem);
+  config_free(&cfg);
+}
+
+static void test_tls_certificate_and_key_are_read_and_checked(void) {
+  gnutls_x509_privkey_t key;
+  char key_path[64], cert_path[64], other_path[64], junk_path[64];
+  write_datum(key_path, new_key_pem(&key));
+  time_t expires = time(NULL) + 3600;
+  write_datum(cert_path, self_signed_pem(key, expires));
+  gnutls_x509_privkey_deinit(key);
+  write_datum(other_path, new_key_pem(NULL));
+  write_temp(junk_path, "not PEM at all\n");
+
+  const struct var good[] = {{"CARECOORD_TLS_CERT_FILE", cert_path},
+                             {"CARECOORD_TLS_KEY_FILE", key_path},
+                             {NULL, NULL}};
+  struct config cfg;
+  struct config_errors errors;
+  CHECK(load(good, &cfg, &errors) == 0);
+  CHECK(cfg.tls_cert_pem && strstr(cfg.tls_cert_pem, "-----BEGIN CERTIFICATE-----"));
+  CHECK(cfg.tls_key_pem && strstr(cfg.tls_key_pem, "PRIVATE KEY-----"));
+  CHECK(cfg.tls_not_after == (long long)expires);
+  config_free(&cfg);
+  CHECK(!cfg.tls_cert_pem && !cfg.tls_key_pem);
+
+  /* Each case: certificate file, key file, the variable named, words of the reason. */
+  const char *cases[][4] = {
+      {cert_path, NULL, "CARECOORD_TLS_KEY_FILE", "set both"},
+      {NULL, key_path, "CARECOORD_TLS_CERT_FILE", "set both"},
+      {"/nonexistent/carecoord/cert.pem", key_path, "CARECOORD_TLS_CERT_FILE", "cannot read"},
+      {cert_path, "/nonexistent/carecoord/key.pem", "CARECOORD_TLS_KEY_FILE", "cannot read"},
+      {junk_path, key_path, "CARECOORD_TLS_CERT_FILE", "no PEM certificate"},
+      {key_path, key_path, "CARECOORD_TLS_CERT_FILE", "no PEM certificate"},
+      {cert_path, junk_path, "CARECOORD_TLS_KEY_FILE", "no unencrypted PEM private key"},
+      {cert_path, other_path, "CARECOORD_TLS_KEY_FILE", "is not the private key"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct var vars[] = {{"CARECOORD_TLS_CERT_FILE", cases[i][0]},
+                               {"CARECOORD_TLS_KEY_FILE", cases[i][1]},
+                               {NULL, NULL}};
+    CHECK(load(vars, &cfg, &errors) == -1);
+    CHECK(errors.count == 1 && mentions(&errors, cases[i][2]));
+    CHECK(errors.count == 1 && strstr(errors.messages[0], cases[i][3]));
+    CHECK(!cfg.tls_cert_pem && !cfg.tls_key_pem); /* nothing left to free */
+  }
+  unlink(key_path);
+  unlink(cert_path);
+  unlink(other_path);
+  unlink(junk_path);
+}
+
 int main(void) {
   test_defaults_follow_domain_policy();
   test_values_are_read();
@@ -288,5 +388,7 @@ int main(void) {
   test_reads_share_the_main_database_by_default();
   test_read_database_settings_are_read();
   test_bad_read_database_settings_are_named_without_the_password();
+  test_tls_is_off_by_default();
+  test_tls_certificate_and_key_are_read_and_checked();
   return checks_report();
 }
