@@ -196,9 +196,11 @@ static const struct db_stmt REFERRALS = {
  * largest. The holder then is the current one when its allocation had started by then (the
  * facts say so: most episodes, for recent months). The others held an allocation that has
  * ended since: for one team they are found from its episodes, for every team from the
- * allocations ended since (an index), so a region's month is one pass over the facts, not two;
- * the branch that does not apply is skipped by its condition on $3. (Allocations of an episode
- * do not overlap: the service ends one at the instant it starts the next.) */
+ * allocations ended since the earliest month's end (a range of an index, bounded by a value the
+ * planner can use), so a region's month is one pass over the facts, not two; the branch that
+ * does not apply is skipped by its condition on $3. (Allocations of an episode do not overlap:
+ * the service ends one at the instant it starts the next.) The facts' columns read here are all
+ * in episode_facts_caseload_idx (migration 0018): the pass is an index-only scan. */
 static const struct db_stmt CASELOADS = {
     "report_caseloads",
     "WITH " MONTHS_CTE ","
@@ -217,6 +219,7 @@ static const struct db_stmt CASELOADS = {
     "   UNION ALL SELECT f.team_id, m.month, f.cpa_days @> m.d, a.holder_staff_id,"
     "     a.external_holder_name"
     "   FROM m JOIN allocations a ON a.started_at < m.d_end AND a.ended_at >= m.d_end"
+    "     AND a.ended_at >= (SELECT min(d_end) FROM m)"
     "   JOIN episode_facts f ON f.episode_id = a.episode_id AND " OPEN_AT_END_OF_DAY
     "   WHERE $3::uuid IS NULL),"
     " per_holder AS (SELECT team_id, month, on_cpa, count(*) AS episodes FROM held"
