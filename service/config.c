@@ -300,6 +300,8 @@ int config_load(config_lookup_fn lookup, struct config *cfg, struct config_error
   cfg->db_statement_timeout_ms =
       (int)int_var(lookup, errors, "CARECOORD_DB_STATEMENT_TIMEOUT_MS", 5000, 1, 600000);
   load_read_database(lookup, cfg, errors);
+  cfg->idempotency_ttl_h =
+      (int)int_var(lookup, errors, "CARECOORD_IDEMPOTENCY_TTL_H", 24, 1, 720);
   cfg->jwt_issuer = text_var(lookup, "CARECOORD_JWT_ISSUER", "carecoord-dev");
   cfg->jwt_audience = text_var(lookup, "CARECOORD_JWT_AUDIENCE", "carecoord");
   cfg->jwt_public_key_file = text_var(lookup, "CARECOORD_JWT_PUBLIC_KEY_FILE", NULL);

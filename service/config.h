@@ -72,6 +72,7 @@ struct config {
   size_t jwt_cache_size; /* verified tokens remembered (auth/token_cache.h); 0 disables */
   const char *dev_signing_key_file;
   const char *log_level;
+  int idempotency_ttl_h; /* an Idempotency-Key is replayed for this many hours after first use */
   /* HTTPS served by the service itself (README "TLS"): the PEM text of the certificate (with
    * any intermediates after it) and of its unencrypted private key, read from tls_cert_file and
    * tls_key_file and checked at load (both or neither); NULL when the service speaks plain HTTP

@@ -7,11 +7,28 @@
 #include "http/router.h"
 #include "sha256.h"
 
+/* Other expired keys each claim deletes (a string: it is part of the SQL text). */
+#define IDEMPOTENCY_PURGE_BATCH "8"
+
+/* Claims the key: a new one, or one whose first use has expired ($4 hours ago), which starts
+ * afresh. Each claim also deletes a few other expired keys, the oldest first, skipping any a
+ * concurrent claim holds, so the table keeps about one expiry period's keys without a
+ * background job (a claim deletes more than it adds). The key being claimed is left to the
+ * insert: one statement may not both delete and re-claim a row. */
 static const struct db_stmt CLAIM = {
     "idempotency_claim",
-    "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)"
-    " ON CONFLICT (scope, key) DO NOTHING RETURNING 1",
-    3};
+    "WITH expired AS (DELETE FROM idempotency_keys WHERE ctid IN ("
+    "   SELECT ctid FROM idempotency_keys"
+    "   WHERE created_at < now() - make_interval(hours => $4::int)"
+    "     AND NOT (scope = $1 AND key = $2)"
+    "   ORDER BY created_at LIMIT " IDEMPOTENCY_PURGE_BATCH " FOR UPDATE SKIP LOCKED))"
+    " INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)"
+    " ON CONFLICT (scope, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,"
+    "   response_status = NULL, response_body = NULL, response_location = NULL,"
+    "   response_etag = NULL, created_at = now()"
+    " WHERE idempotency_keys.created_at < now() - make_interval(hours => $4::int)"
+    " RETURNING 1",
+    4};
 static const struct db_stmt FETCH = {
     "idempotency_fetch",
     "SELECT request_hash, response_status, response_body, response_location, response_etag"
@@ -69,7 +86,9 @@ enum cc_status idempotency_begin(struct exchange *x, struct tx *tx, enum idempot
   char scope[400], hash[65];
   scope_of(x, scope, sizeof scope);
   body_hash(x->body, hash);
-  const char *params[] = {scope, key, hash};
+  char ttl_h[16];
+  snprintf(ttl_h, sizeof ttl_h, "%d", x->app->config->idempotency_ttl_h);
+  const char *params[] = {scope, key, hash, ttl_h};
   PGresult *res = NULL;
   enum cc_status status = tx_exec(tx, &CLAIM, params, &res);
   if (status == CC_OK && PQntuples(res) == 1) {

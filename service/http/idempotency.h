@@ -1,7 +1,9 @@
 /* Idempotency-Key for POST (partners' systems retry). The key is claimed inside the request's
  * own transaction before the work it guards; a concurrent retry blocks on the key's unique index
  * until the first commits, then replays the stored response. Keys are scoped to the caller and
- * route, and bound to the request body (canonical JSON hash). */
+ * route, and bound to the request body (canonical JSON hash). A key expires
+ * CARECOORD_IDEMPOTENCY_TTL_H hours after its first use: it is then a new key, and expired keys
+ * (with the responses they kept) are deleted as new ones are claimed. */
 #ifndef CARECOORD_IDEMPOTENCY_H
 #define CARECOORD_IDEMPOTENCY_H
 

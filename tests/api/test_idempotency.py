@@ -165,3 +165,58 @@ def test_team_create_is_idempotent_too(api, db):
     assert second.headers.get("Idempotent-Replayed") == "true"
     assert second.json() == first.json()
     assert db.count("teams", "name = %s", (payload["name"],)) == 1
+
+
+# -- expiry (CARECOORD_IDEMPOTENCY_TTL_H, 24 hours by default) ---------------------------------
+
+
+def age_key(db, k, hours):
+    """Makes the key's first use `hours` ago (the clock the service compares with)."""
+    db.execute("UPDATE idempotency_keys SET created_at = now() - make_interval(hours => %s)"
+               " WHERE key = %s", (hours, k))
+
+
+def test_a_key_is_replayed_until_it_expires_then_starts_afresh(api, db):
+    payload = team_payload()
+    k = key()
+    first = api.post("/teams", json=payload, headers={"Idempotency-Key": k})
+    assert first.status_code == 201, first.text
+    age_key(db, k, 23)  # within the default 24 hours: still the first response
+    again = api.post("/teams", json=payload, headers={"Idempotency-Key": k})
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.json() == first.json()
+    age_key(db, k, 25)  # expired: the same key is a new request
+    other = team_payload()
+    fresh = api.post("/teams", json=other, headers={"Idempotency-Key": k})
+    assert fresh.status_code == 201, fresh.text
+    assert fresh.headers.get("Idempotent-Replayed", "").lower() != "true"
+    assert fresh.json()["id"] != first.json()["id"] and fresh.json()["name"] == other["name"]
+    # ...and is bound to its new body and response from then on
+    replay = api.post("/teams", json=other, headers={"Idempotency-Key": k})
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json() == fresh.json()
+    assert_problem(api.post("/teams", json=payload, headers={"Idempotency-Key": k}), 422)
+    row = db.one("SELECT count(*) AS n, max(created_at) > now() - interval '1 hour' AS recent"
+                 " FROM idempotency_keys WHERE key = %s", (k,))
+    assert row == {"n": 1, "recent": True}
+
+
+def test_claiming_a_key_deletes_expired_keys_oldest_first_with_their_responses(api, db):
+    # Other callers' expired keys, older than anything else in this database, and a live one.
+    expired = [key() for _ in range(10)]
+    live = key()
+    for i, k in enumerate(expired):
+        db.execute("INSERT INTO idempotency_keys (scope, key, request_hash, response_status,"
+                   " response_body, created_at) VALUES ('someone POST /teams', %s, 'h', 201,"
+                   " '{\"name\": \"personal data\"}', now() - make_interval(days => 400 - %s))",
+                   (k, i))
+    db.execute("INSERT INTO idempotency_keys (scope, key, request_hash, created_at)"
+               " VALUES ('someone POST /teams', %s, 'h', now() - interval '23 hours')", (live,))
+    r = api.post("/teams", json=team_payload(), headers={"Idempotency-Key": key()})
+    assert r.status_code == 201, r.text
+    left = {row["key"] for row in db.rows("SELECT key FROM idempotency_keys WHERE key = ANY(%s)",
+                                          (expired + [live],))}
+    # A claim deletes 8 expired keys: the 8 oldest.
+    assert left == {expired[8], expired[9], live}, left
+    r = api.post("/teams", json=team_payload(), headers={"Idempotency-Key": key()})
+    assert r.status_code == 201, r.text
+    assert db.count("idempotency_keys", "key = ANY(%s)", (expired,)) == 0
+    assert db.count("idempotency_keys", "key = %s", (live,)) == 1

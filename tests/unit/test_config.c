@@ -36,6 +36,7 @@ static void test_defaults_follow_domain_policy(void) {
   CHECK(load(NULL, &cfg, &errors) == 0);
   CHECK(cfg.port == 8080 && cfg.max_body_bytes == 1048576 && cfg.jwt_leeway_s == 60);
   CHECK(cfg.http_threads == 16 && cfg.db_pool_size == 8 && cfg.jwt_cache_size == 8192);
+  CHECK(cfg.idempotency_ttl_h == 24);
   CHECK_STR(cfg.listen_address, "127.0.0.1");
   CHECK_STR(cfg.jwt_roles_claim, "roles");
   CHECK(cfg.policy.referral_response_emergency_hours == 4);  /* R-REF-1 */
@@ -53,11 +54,13 @@ static void test_values_are_read(void) {
                              {"CARECOORD_DB_POOL_SIZE", "16"},
                              {"CARECOORD_POLICY_REVIEW_CPA_MONTHS", "12"},
                              {"CARECOORD_DATABASE_URL", "postgresql://x@127.0.0.1/db"},
+                             {"CARECOORD_IDEMPOTENCY_TTL_H", "720"},
                              {NULL, NULL}};
   struct config cfg;
   struct config_errors errors;
   CHECK(load(vars, &cfg, &errors) == 0);
   CHECK(cfg.port == 9000 && cfg.db_pool_size == 16 && cfg.policy.review_cpa_months == 12);
+  CHECK(cfg.idempotency_ttl_h == 720);
   CHECK_STR(cfg.database_url, "postgresql://x@127.0.0.1/db");
 }
 
@@ -69,11 +72,13 @@ static void test_every_bad_variable_is_named(void) {
                              {"CARECOORD_LOG_LEVEL", "loud"},
                              {"CARECOORD_JWT_LEEWAY_S", "-1"},
                              {"CARECOORD_POLICY_REVIEW_CPA_MONTHS", "99999999999999999999"},
+                             {"CARECOORD_IDEMPOTENCY_TTL_H", "0"},
                              {NULL, NULL}};
   struct config cfg;
   struct config_errors errors;
   CHECK(load(vars, &cfg, &errors) == -1);
-  CHECK(errors.count == 7);
+  CHECK(errors.count == 8);
+  CHECK(mentions(&errors, "CARECOORD_IDEMPOTENCY_TTL_H"));
   CHECK(mentions(&errors, "CARECOORD_PORT"));
   CHECK(mentions(&errors, "CARECOORD_DB_POOL_SIZE"));
   CHECK(mentions(&errors, "CARECOORD_MAX_BODY_BYTES"));
