@@ -20,6 +20,8 @@ static const char *const REFERRAL_QUERY[] = {"status", "urgency", "team_id", "ov
 static const char *const PAGE_QUERY[] = {"limit", "cursor", NULL};
 static const char *const DIFF_QUERY[] = {"from", "to", NULL};
 static const char *const WORKLIST_QUERY[] = {"kind", "overdue", "due_before", NULL};
+static const char *const TEAM_WORKLIST_QUERY[] = {"kind", "overdue", "due_before",
+                                                  "holder_staff_id", NULL};
 static const char *const REPORT_QUERY[] = {"from", "to", "team_id", NULL};
 static const char *const EXTRACT_QUERY[] = {"since", NULL};
 static const char *const INBOX_QUERY[] = {"status", "limit", "cursor", NULL};
@@ -141,7 +143,7 @@ const struct route ROUTES[] = {
      CLINICAL, BODY | PERSON, NULL},
 
     {"GET", "/me/worklist", worklist_mine, CLINICAL, 0, WORKLIST_QUERY},
-    {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, WORKLIST_QUERY},
+    {"GET", "/teams/{id}/worklist", worklist_team, ROLE_MANAGER, 0, TEAM_WORKLIST_QUERY},
     {"GET", "/teams/{id}/caseloads", caseloads_team, ROLE_MANAGER, 0, NULL},
 
     {"GET", "/reports", reports_list, ROLE_MANAGER | ROLE_REPORTING, 0, NULL},

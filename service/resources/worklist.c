@@ -83,6 +83,9 @@ struct filter {
   const char *kind;       /* one of KINDS, or NULL for all */
   int overdue;            /* -1 any, 0 not overdue, 1 overdue */
   const char *due_before; /* YYYY-MM-DD: only items due before it (undated ones are left out) */
+  /* A team's worklist: only the episodes this staff member (id) holds or deputises on, as their
+   * own worklist would show them; no referrals. NULL for all. */
+  const char *holder_staff_id;
 };
 
 struct person {
@@ -265,13 +268,15 @@ static char *worklist_text_new(const char *today, struct items *items) {
   return text;
 }
 
-/* The query: kind, overdue (true|false), due_before (a date). Replies 400 on a bad value. */
-static bool read_filter(struct exchange *x, struct filter *f) {
-  *f = (struct filter){NULL, -1, NULL};
+/* The query: kind, overdue (true|false), due_before (a date), and for a team holder_staff_id (a
+ * staff id). Replies 400 on a bad value. */
+static bool read_filter(struct exchange *x, struct filter *f, bool team) {
+  *f = (struct filter){NULL, -1, NULL, NULL};
   const char *overdue = NULL;
   if (query_text(x, "kind", 40, &f->kind) != CC_OK ||
       query_text(x, "overdue", 5, &overdue) != CC_OK ||
-      query_text(x, "due_before", 10, &f->due_before) != CC_OK)
+      query_text(x, "due_before", 10, &f->due_before) != CC_OK ||
+      (team && query_uuid(x, "holder_staff_id", &f->holder_staff_id) != CC_OK))
     return false;
   if (f->kind) {
     bool known = false;
@@ -329,22 +334,35 @@ static void collected_free(struct collected *c) {
   *c = (struct collected){0};
 }
 
-/* The items of the open episodes episodes_stmt ($1 = param) returns, with their people's carers
- * and their transfers, in two round trips. */
+/* Whether episode row r is held or deputised by the filter's staff member (or no one is asked
+ * for). */
+static bool held_by(const struct filter *f, PGresult *episodes, int r) {
+  if (!f->holder_staff_id) return true;
+  const char *holder = PQgetisnull(episodes, r, EPISODE_ROW_HOLDER)
+                           ? "" : PQgetvalue(episodes, r, EPISODE_ROW_HOLDER);
+  const char *deputy = PQgetisnull(episodes, r, EPISODE_ROW_DEPUTY)
+                           ? "" : PQgetvalue(episodes, r, EPISODE_ROW_DEPUTY);
+  return strcmp(holder, f->holder_staff_id) == 0 || strcmp(deputy, f->holder_staff_id) == 0;
+}
+
+/* The items of the open episodes episodes_stmt ($1 = param) returns (those of the filter's
+ * holder), with their people's carers and their transfers, in two round trips. c->people[i]
+ * is the i-th episode kept: row i of c->episodes when the filter names no holder. */
 static enum cc_status collect(struct exchange *x, struct tx *tx, const struct db_stmt *episodes_stmt,
                               const char *param, const struct filter *f, const char *today,
                               struct collected *c) {
   *c = (struct collected){0};
   enum cc_status status = tx_exec(tx, episodes_stmt, (const char *const[]){param}, &c->episodes);
-  c->n = status == CC_OK ? PQntuples(c->episodes) : 0;
-  if (status == CC_OK && !(c->people = calloc(c->n ? (size_t)c->n : 1, sizeof *c->people)))
+  int rows = status == CC_OK ? PQntuples(c->episodes) : 0;
+  if (status == CC_OK && !(c->people = calloc(rows ? (size_t)rows : 1, sizeof *c->people)))
     status = CC_INTERNAL;
-  for (int r = 0; status == CC_OK && r < c->n; r++) {
-    c->people[r] = (struct person){PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON),
-                                   PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON_NAME),
-                                   PQgetvalue(c->episodes, r, EPISODE_ROW_ID)};
-    if (!add_episode_items(x, &c->items, f, c->episodes, r, today, &c->people[r]))
-      status = CC_INTERNAL;
+  for (int r = 0; status == CC_OK && r < rows; r++) {
+    if (!held_by(f, c->episodes, r)) continue;
+    struct person *p = &c->people[c->n++];
+    *p = (struct person){PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON),
+                         PQgetvalue(c->episodes, r, EPISODE_ROW_PERSON_NAME),
+                         PQgetvalue(c->episodes, r, EPISODE_ROW_ID)};
+    if (!add_episode_items(x, &c->items, f, c->episodes, r, today, p)) status = CC_INTERNAL;
   }
   if (status != CC_OK || c->n == 0) return status;
   c->person_ids = id_array_new(c->people, c->n, false);
@@ -415,7 +433,7 @@ static void reply_worklist(struct exchange *x, struct tx *tx, enum cc_status sta
 
 void worklist_mine(struct exchange *x) {
   struct filter f;
-  if (!read_filter(x, &f)) return;
+  if (!read_filter(x, &f, false)) return;
   char today[11];
   uk_local_date(time(NULL), today);
   struct tx tx;
@@ -465,7 +483,7 @@ static bool team_manager(struct exchange *x, struct tx *tx, const char *resource
 
 void worklist_team(struct exchange *x) {
   struct filter f;
-  if (!read_filter(x, &f)) return;
+  if (!read_filter(x, &f, true)) return;
   char today[11];
   uk_local_date(time(NULL), today);
   struct tx tx = {0};
@@ -473,7 +491,8 @@ void worklist_team(struct exchange *x) {
   if (!team_manager(x, &tx, "team_worklist")) goto done;
   const char *team = x->params[0];
   enum cc_status status = collect(x, &tx, &EPISODES_OF_TEAM, team, &f, today, &c);
-  if (status == CC_OK) status = add_referral_items(&tx, team, &f, &c);
+  /* Referrals have no holder yet: one staff member's view leaves them out. */
+  if (status == CC_OK && !f.holder_staff_id) status = add_referral_items(&tx, team, &f, &c);
   if (status == CC_OK) status = audit_worklist(x, &tx, "team_worklist", team, &c.items);
   reply_worklist(x, &tx, status, today, &c.items);
 done:
@@ -526,7 +545,7 @@ void caseloads_team(struct exchange *x) {
   struct collected c = {0};
   PGresult *staff = NULL;
   json_t *by_staff = json_object(), *members = json_array(), *others = json_array();
-  struct filter all = {NULL, -1, NULL};
+  struct filter all = {NULL, -1, NULL, NULL};
   if (!team_manager(x, &tx, "team_caseloads")) goto done;
   const char *team = x->params[0];
   enum cc_status status = tx_exec(&tx, &TEAM_STAFF, (const char *const[]){team}, &staff);

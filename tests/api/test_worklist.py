@@ -202,6 +202,44 @@ def test_a_teams_worklist_covers_its_episodes_and_referrals_awaiting_a_response_
     assert person in read["details"]["service_user_ids"]
 
 
+def test_a_teams_worklist_for_one_holder_is_what_their_own_worklist_shows_of_the_team(
+        service, db, manager, caseload, teams):
+    """holder_staff_id: the episodes the member holds or deputises on, no referrals."""
+    url = f"/teams/{teams.cmht['id']}/worklist"
+    # A referral awaiting the team's response, which no holder's view shows.
+    db.execute(
+        "INSERT INTO referrals (service_user_id, source_type, referrer_name, reason, urgency, received_at,"
+        " response_due_at, status, responding_team_id, created_by)"
+        " VALUES (%s, 'gp', 'Dr Who', 'Low mood', 'routine', now(), now() + interval '28 days',"
+        " 'received', %s, 'x')", (caseload.people[0]["id"], teams.cmht["id"]))
+    assert any(i["kind"] == "referral_response" for i in manager.api.get(url).json()["items"])
+    r = manager.api.get(url, params={"holder_staff_id": caseload.coordinator.id})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert_conforms(service.env.repo, "Worklist", body)
+    late, deputised, theirs = caseload.episodes
+    assert {i["episode_id"] for i in body["items"]} == {late, deputised}  # held and deputised
+    assert not [i for i in body["items"] if i["kind"] == "referral_response"]
+    own = worklist(caseload.coordinator)["items"]
+    assert body["items"] == own
+    # Combined with the other filters (AND).
+    overdue = manager.api.get(url, params={"holder_staff_id": caseload.coordinator.id,
+                                           "overdue": "true"}).json()["items"]
+    assert overdue and {i["episode_id"] for i in overdue} == {late}
+    colleague = manager.api.get(url, params={"holder_staff_id": caseload.colleague.id}).json()
+    assert {i["episode_id"] for i in colleague["items"]} == {theirs}
+    # The audit event names only the people shown.
+    read = [e for e in events(db, "team_worklist", teams.cmht["id"], manager.sub) if e["action"] == "read"][-1]
+    assert read["details"]["service_user_ids"] == [caseload.people[2]["id"]]
+    nobody = manager.api.get(url, params={"holder_staff_id": "00000000-0000-4000-8000-000000000000"})
+    assert nobody.status_code == 200 and nobody.json()["items"] == []
+    for bad in ("someone", "", "1" * 40):
+        assert_problem(manager.api.get(url, params={"holder_staff_id": bad}), 400)
+    # Only the team view takes it.
+    assert_problem(caseload.coordinator.api.get(
+        "/me/worklist", params={"holder_staff_id": caseload.coordinator.id}), 400)
+
+
 def test_only_the_teams_managers_see_its_worklist_and_caseloads(db, staff, teams, caseload):
     other_manager = staff("drugs", "manager", professional_role="manager")
     for view, resource in (("worklist", "team_worklist"), ("caseloads", "team_caseloads")):
