@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "extract_format.h"
@@ -342,7 +343,9 @@ static bool held_by(const struct filter *f, PGresult *episodes, int r) {
                            ? "" : PQgetvalue(episodes, r, EPISODE_ROW_HOLDER);
   const char *deputy = PQgetisnull(episodes, r, EPISODE_ROW_DEPUTY)
                            ? "" : PQgetvalue(episodes, r, EPISODE_ROW_DEPUTY);
-  return strcmp(holder, f->holder_staff_id) == 0 || strcmp(deputy, f->holder_staff_id) == 0;
+  /* A UUID may come in capitals; PostgreSQL writes them in small letters. */
+  return strcasecmp(holder, f->holder_staff_id) == 0 ||
+         strcasecmp(deputy, f->holder_staff_id) == 0;
 }
 
 /* The items of the open episodes episodes_stmt ($1 = param) returns (those of the filter's

@@ -226,6 +226,8 @@ def test_a_teams_worklist_for_one_holder_is_what_their_own_worklist_shows_of_the
     overdue = manager.api.get(url, params={"holder_staff_id": caseload.coordinator.id,
                                            "overdue": "true"}).json()["items"]
     assert overdue and {i["episode_id"] for i in overdue} == {late}
+    capitals = manager.api.get(url, params={"holder_staff_id": caseload.coordinator.id.upper()})
+    assert capitals.json()["items"] == own
     colleague = manager.api.get(url, params={"holder_staff_id": caseload.colleague.id}).json()
     assert {i["episode_id"] for i in colleague["items"]} == {theirs}
     # The audit event names only the people shown.
