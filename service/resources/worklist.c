@@ -37,7 +37,7 @@ static const char *const KINDS[] = {
     "holistic_assessment",    "care_plan",          "review",          "risk_review",
     "tops",                   "care_plan_not_sent", "allocation_mismatch",
     "carer_assessment_offer", "carer_needs_review", "follow_up",       "liaison",
-    "referral_response",      NULL};
+    "referral_response",      "allocation_needed",  NULL};
 
 /* The carers of the people ($1, a uuid array): what R-CAR-2 is computed from. */
 static const struct db_stmt CARERS = {
@@ -158,6 +158,10 @@ static bool add_episode_items(struct exchange *x, struct items *items, const str
              PQgetvalue(res, row, EPISODE_ROW_PLAN_ID));
   if (c.allocation_matches == 0)
     add_item(items, f, "allocation_mismatch", "R-ALC-2", p, NULL, false, NULL);
+  /* No one holds the episode, so no clock has started and no one's own worklist shows it: only
+   * the team's does (a held episode is never on it). */
+  if (PQgetisnull(res, row, EPISODE_ROW_ROLE))
+    add_item(items, f, "allocation_needed", "R-ALC-2", p, NULL, false, NULL);
   return true;
 }
 

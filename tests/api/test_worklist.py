@@ -242,6 +242,29 @@ def test_a_teams_worklist_for_one_holder_is_what_their_own_worklist_shows_of_the
         "/me/worklist", params={"holder_staff_id": caseload.coordinator.id}), 400)
 
 
+def test_an_unallocated_episode_is_on_the_teams_worklist_until_allocated_R_ALC_2(
+        api, db, manager, staff, teams):
+    """No one holds it, so no clock has started and no one's own worklist shows it: the team's
+    managers see that it needs an allocation, and nothing else about it."""
+    person = new_person(api)
+    episode = open_episode(db, person["id"], teams.cmht["id"])
+    url = f"/teams/{teams.cmht['id']}/worklist"
+    items = [i for i in manager.api.get(url).json()["items"] if i["episode_id"] == episode]
+    assert items == [{"kind": "allocation_needed", "rule": "R-ALC-2",
+                      "service_user_id": person["id"],
+                      "display_name": f"{person['given_name']} {person['family_name']}",
+                      "episode_id": episode, "due": None, "overdue": False, "record_id": None}]
+    only = manager.api.get(url, params={"kind": "allocation_needed"}).json()["items"]
+    assert episode in {i["episode_id"] for i in only} and {i["kind"] for i in only} == {"allocation_needed"}
+    holder = staff()
+    assert manager.api.get(url, params={"holder_staff_id": holder.id}).json()["items"] == []
+    allocate(manager, episode, holder)
+    after = kinds_of(manager.api.get(url).json()["items"], episode)
+    assert "allocation_needed" not in after and "holistic_assessment" in after  # the clocks start
+    assert "allocation_needed" not in {i["kind"] for i in worklist(holder)["items"]}
+    assert worklist(holder, kind="allocation_needed")["items"] == []
+
+
 def test_only_the_teams_managers_see_its_worklist_and_caseloads(db, staff, teams, caseload):
     other_manager = staff("drugs", "manager", professional_role="manager")
     for view, resource in (("worklist", "team_worklist"), ("caseloads", "team_caseloads")):
