@@ -98,12 +98,18 @@ static const struct db_stmt EPISODE_SELECT = {
   "e.id, e.service_user_id, e.care_level, f.care_plan_summary ->> 'id', " EPISODE_FACTS ", "      \
   PERSON_NAME ", (f.care_plan_summary ->> 'sent_to_person')::boolean"                             \
   " AND (f.care_plan_summary ->> 'sent_to_gp')::boolean, f.holder_staff_id,"                     \
-  " COALESCE((SELECT h.name FROM staff h WHERE h.id = f.holder_staff_id),"                       \
-  "   f.external_holder_name), f.current_allocation_role, f.deputy_staff_id"
+  " COALESCE(h.name, f.external_holder_name), f.current_allocation_role, f.deputy_staff_id,"     \
+  " NOT h.active"
+/* ...from the episodes and their facts, with the holder's staff record (none for an external
+ * holder or no allocation): one lookup of it per episode. */
+#define EPISODE_WORKLIST_FROM                                                                    \
+  EPISODE_LEAN_FROM                                                                              \
+  " LEFT JOIN LATERAL (SELECT s.name, s.active FROM staff s WHERE s.id = f.holder_staff_id) h"   \
+  "   ON true"
 
 const struct db_stmt EPISODES_OF_HOLDER = {
     "episodes_of_holder",
-    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_LEAN_FROM
+    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_WORKLIST_FROM
     " WHERE e.status = 'open' AND e.id IN (SELECT a.episode_id FROM allocations a"
     "   JOIN staff s ON s.id IN (a.holder_staff_id, a.deputy_staff_id)"
     "   WHERE s.subject = $1 AND s.active AND a.ended_at IS NULL)"
@@ -112,7 +118,7 @@ const struct db_stmt EPISODES_OF_HOLDER = {
 
 const struct db_stmt EPISODES_OF_TEAM = {
     "episodes_of_team",
-    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_LEAN_FROM
+    "SELECT " EPISODE_WORKLIST_COLUMNS EPISODE_WORKLIST_FROM
     " WHERE e.status = 'open' AND e.team_id = $1::uuid"
     "   AND f.team_id = $1::uuid AND f.status = 'open'" /* the same, but lets it use facts' index */
     " ORDER BY e.id",

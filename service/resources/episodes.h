@@ -173,6 +173,8 @@ enum {
   EPISODE_ROW_HOLDER_NAME,
   EPISODE_ROW_ROLE,   /* the current allocation's role, NULL when none */
   EPISODE_ROW_DEPUTY, /* its deputy's staff id, or NULL */
+  EPISODE_ROW_HOLDER_INACTIVE, /* t when the holder is a staff member no longer active, else
+                                  f, or NULL for an external holder or none */
 };
 
 /* The clocks of an episode's summary (R-ASM-1, R-ASM-6, R-ASM-7, R-CPL-1, R-REV-1) as of today,

@@ -37,7 +37,7 @@ static const char *const KINDS[] = {
     "holistic_assessment",    "care_plan",          "review",          "risk_review",
     "tops",                   "care_plan_not_sent", "allocation_mismatch",
     "carer_assessment_offer", "carer_needs_review", "follow_up",       "liaison",
-    "referral_response",      "allocation_needed",  NULL};
+    "referral_response",      "allocation_needed",  "holder_inactive", NULL};
 
 /* The carers of the people ($1, a uuid array): what R-CAR-2 is computed from. */
 static const struct db_stmt CARERS = {
@@ -162,6 +162,10 @@ static bool add_episode_items(struct exchange *x, struct items *items, const str
    * the team's does (a held episode is never on it). */
   if (PQgetisnull(res, row, EPISODE_ROW_ROLE))
     add_item(items, f, "allocation_needed", "R-ALC-2", p, NULL, false, NULL);
+  /* The holder has left (made inactive): their access ended, the allocation did not. */
+  if (!PQgetisnull(res, row, EPISODE_ROW_HOLDER_INACTIVE) &&
+      strcmp(PQgetvalue(res, row, EPISODE_ROW_HOLDER_INACTIVE), "t") == 0)
+    add_item(items, f, "holder_inactive", "R-ALC-1", p, NULL, false, NULL);
   return true;
 }
 

@@ -265,6 +265,33 @@ def test_an_unallocated_episode_is_on_the_teams_worklist_until_allocated_R_ALC_2
     assert worklist(holder, kind="allocation_needed")["items"] == []
 
 
+def test_a_holder_made_inactive_is_on_the_deputys_and_teams_worklists_until_reallocated_R_ALC_1(
+        api, db, manager, staff, teams):
+    """Making a staff member inactive ends their access but not their allocations: the episode
+    asks for a new holder where someone still looks."""
+    person = new_person(api)
+    episode = open_episode(db, person["id"], teams.cmht["id"])
+    leaver, deputy, successor = staff(), staff(), staff()
+    first = allocate(manager, episode, leaver, deputy_staff_id=deputy.id)
+    url = f"/teams/{teams.cmht['id']}/worklist"
+    assert "holder_inactive" not in kinds_of(manager.api.get(url).json()["items"], episode)
+    current = manager.api.get(f"/staff/{leaver.id}")
+    assert current.status_code == 200, current.text
+    r = manager.api.patch(f"/staff/{leaver.id}", json={"active": False},
+                          headers={"If-Match": current.headers["ETag"]})
+    assert r.status_code == 200, r.text
+    expected = {"kind": "holder_inactive", "rule": "R-ALC-1", "service_user_id": person["id"],
+                "display_name": f"{person['given_name']} {person['family_name']}",
+                "episode_id": episode, "due": None, "overdue": False, "record_id": None}
+    team_items = manager.api.get(url, params={"kind": "holder_inactive"}).json()["items"]
+    assert expected in team_items
+    assert [i for i in worklist(deputy)["items"] if i["kind"] == "holder_inactive"] == [expected]
+    allocate(manager, episode, successor, replaces_allocation_id=first["id"],
+             end_reason="The care co-ordinator left the trust")
+    assert "holder_inactive" not in kinds_of(manager.api.get(url).json()["items"], episode)
+    assert "holder_inactive" not in {i["kind"] for i in worklist(successor)["items"]}
+
+
 def test_only_the_teams_managers_see_its_worklist_and_caseloads(db, staff, teams, caseload):
     other_manager = staff("drugs", "manager", professional_role="manager")
     for view, resource in (("worklist", "team_worklist"), ("caseloads", "team_caseloads")):
