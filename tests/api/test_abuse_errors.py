@@ -14,14 +14,13 @@
 Callers are the world's (tests/support/abuse.py): someone whose role and relationship let them
 in, with real ids, so that hostile input reaches the handlers rather than the access checks."""
 
-import os
 
 import psycopg2
 import pytest
 
-from abuse import (PUBLIC_ROUTES, authorised, build_world, close_world, fill, ids_for, leaks,
-                   load_spec, operation, placeholders, query_parameters, resolve, route_table,
-                   valid_request, x_roles)
+from abuse import (PUBLIC_ROUTES, authorised, fill, ids_for, leaks, operation, placeholders,
+                   query_parameters, resolve, valid_request, x_roles)
+from abuse import routes, service, spec, world  # noqa: F401 (module fixtures)
 from carecoord import PROBLEM_CONTENT_TYPE, assert_security_headers, raw_request, unique
 
 BAD_IDS = ["nope", "'; DROP TABLE teams;--", "0" * 300, "%00", "..%2F..%2Fetc%2Fpasswd",
@@ -33,30 +32,6 @@ BAD_QUERY_VALUES = ["'%20OR%201=1--", "%27%3B%20SELECT%20pg_sleep(10)%3B--", "%F
 HOSTILE_TEXT = "'); DROP TABLE teams; -- %s%n%x \u202e <script>alert(1)</script> ${jndi:x}"
 UNUSED_METHODS = ["TRACE", "CONNECT", "OPTIONS", "PROPFIND", "MKCOL", "FOO"]
 STANDARD_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
-@pytest.fixture(scope="module")
-def service(service_factory, test_env):
-    """The module's service, with extracts configured (they need a pseudonymisation key)."""
-    return service_factory.start(env={"CARECOORD_PSEUDONYM_KEY_FILE":
-                                      os.path.join(test_env.keys_dir, "pseudonym.key")})
-
-
-@pytest.fixture(scope="module")
-def world(service, api, db, database):
-    made = build_world(service, api, db, database)
-    yield made
-    close_world(made)
-
-
-@pytest.fixture(scope="module")
-def routes(test_env):
-    return route_table(test_env)
-
-
-@pytest.fixture(scope="module")
-def spec(test_env):
-    return load_spec(test_env.repo)
 
 
 class Checker:

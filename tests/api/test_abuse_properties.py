@@ -19,39 +19,12 @@ response body they get is checked member by member against its schema in api/ope
 items its data set lists."""
 
 import json
-import os
 import uuid
 
-import pytest
-
-from abuse import (authorised, build_world, close_world, fill, ids_for, load_spec, operation,
-                   resolve, route_table, valid_request, x_roles)
+from abuse import authorised, fill, ids_for, operation, resolve, valid_request, x_roles
+from abuse import routes, service, spec, world  # noqa: F401 (module fixtures)
 from care_setup import assert_conforms
 from carecoord import assert_problem, assert_validation, error_fields, etag_of, nhs_number, unique
-
-
-@pytest.fixture(scope="module")
-def service(service_factory, test_env):
-    """The module's service, with extracts configured (they need a pseudonymisation key)."""
-    return service_factory.start(env={"CARECOORD_PSEUDONYM_KEY_FILE":
-                                      os.path.join(test_env.keys_dir, "pseudonym.key")})
-
-
-@pytest.fixture(scope="module")
-def world(service, api, db, database):
-    made = build_world(service, api, db, database)
-    yield made
-    close_world(made)
-
-
-@pytest.fixture(scope="module")
-def spec(test_env):
-    return load_spec(test_env.repo)
-
-
-@pytest.fixture(scope="module")
-def routes(test_env):
-    return route_table(test_env)
 
 
 def members(spec, schema):

@@ -14,39 +14,15 @@ The extracts' own bound (a few at once, the others 503 with Retry-After, each st
 memory) is tests/api/test_extracts_memory.py."""
 
 import json
-import os
 
 import pytest
 
-from abuse import (authorised, build_world, close_world, fill, ids_for, load_spec, operation,
-                   query_parameters, resolve, route_table, valid_request, x_roles)
+from abuse import (authorised, fill, ids_for, operation, query_parameters, resolve,
+                   valid_request, x_roles)
+from abuse import routes, service, spec, world  # noqa: F401 (module fixtures)
 from carecoord import PROBLEM_CONTENT_TYPE, assert_problem, assert_security_headers, error_fields
 
 BODY_LIMIT = 4096
-
-
-@pytest.fixture(scope="module")
-def service(service_factory, test_env):
-    """The module's service, with extracts configured (they need a pseudonymisation key)."""
-    return service_factory.start(env={"CARECOORD_PSEUDONYM_KEY_FILE":
-                                      os.path.join(test_env.keys_dir, "pseudonym.key")})
-
-
-@pytest.fixture(scope="module")
-def world(service, api, db, database):
-    made = build_world(service, api, db, database)
-    yield made
-    close_world(made)
-
-
-@pytest.fixture(scope="module")
-def spec(test_env):
-    return load_spec(test_env.repo)
-
-
-@pytest.fixture(scope="module")
-def routes(test_env):
-    return route_table(test_env)
 
 
 def takes_body(spec, method, path):

@@ -25,6 +25,7 @@ from carecoord import (
     parse_metrics,
     run_binary,
     service_user_payload,
+    signal_consumed,
     tail,
     team_payload,
     unique,
@@ -76,17 +77,6 @@ def in_background(fn):
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t, result
-
-
-def signal_consumed(pid, signum):
-    """True once `signum` is no longer pending for the process (it has been delivered to a
-    handler or taken by sigwait/signalfd), read from /proc/<pid>/status."""
-    bit = 1 << (signum - 1)
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
-                return False
-    return True
 
 
 # -- schema version at start-up ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from carecoord import (
     mint_token,
     parse_metrics,
     service_user_payload,
+    signal_consumed,
     tail,
     unique,
     wait_until,
@@ -395,7 +396,7 @@ def test_sigterm_serves_a_request_already_arriving_and_refuses_later_ones_cleanl
                                             "carecoord_http_requests_arriving") == 1, 10,
                        "the request to be arriving")
         svc.signal(signal.SIGTERM)
-        wait_until(lambda: signal_taken(svc.proc.pid, signal.SIGTERM), 10, "SIGTERM to be taken")
+        wait_until(lambda: signal_consumed(svc.proc.pid, signal.SIGTERM), 10, "SIGTERM to be taken")
         idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, text = read_response(idle)
         assert status == 503, text
@@ -417,16 +418,6 @@ def test_sigterm_serves_a_request_already_arriving_and_refuses_later_ones_cleanl
     assert rc == 0, f"exit {rc}; log:\n{tail(log)}"
     assert_no_sanitizer_report(log)
     assert db.count("service_users", "nhs_number = %s", (person["nhs_number"],)) == 1
-
-
-def signal_taken(pid, signum):
-    """True once signum is no longer pending for the process (/proc/<pid>/status)."""
-    bit = 1 << (signum - 1)
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
-                return False
-    return True
 
 
 # -- item 4: clients that abort, idle connections, slowloris ---------------------------------------

@@ -13,8 +13,8 @@ import signal
 import threading
 import time
 
-from carecoord import (assert_no_sanitizer_report, create, etag_of, service_user_payload, tail,
-                       team_payload, wait_until)
+from carecoord import (assert_no_sanitizer_report, create, etag_of, service_user_payload,
+                       signal_consumed, tail, team_payload, wait_until)
 from faults import Load, Outcomes, check_ledger, check_no_half_writes, report
 
 HELD = 3
@@ -23,15 +23,6 @@ HELD = 3
 def lock_waiters(db):
     return db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                      " AND usename = 'carecoord_app' AND wait_event_type = 'Lock'")
-
-
-def signal_consumed(pid, signum):
-    bit = 1 << (signum - 1)
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
-                return False
-    return True
 
 
 def test_sigterm_under_write_load(service_factory, db):

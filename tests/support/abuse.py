@@ -3,7 +3,10 @@ route table as the binary prints it, the OpenAPI document, checks that an error 
 nothing away, and a person's record with one of everything a route can name by id.
 
 The tests that walk every route read `carecoord routes`, never a list of their own, so a route
-added to service/http/routes.c is covered (or makes a test fail) without editing them."""
+added to service/http/routes.c is covered (or makes a test fail) without editing them.
+
+Its module fixtures (service, world, spec, routes) are imported by the test modules that use
+them; pytest finds a fixture by the name it is defined under, wherever it was imported from."""
 
 import datetime
 import os
@@ -11,6 +14,7 @@ import re
 import uuid
 from types import SimpleNamespace
 
+import pytest
 import yaml
 
 from care_setup import allocation_body, london_date, open_episode
@@ -348,3 +352,30 @@ def valid_request(method, path, w, ids):
     if path.endswith("/diff"):
         kw["params"] = {"from": 1, "to": 1}
     return kw
+
+
+# -- module fixtures of the abuse tests --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def service(service_factory, test_env):
+    """The module's service, with extracts configured (they need a pseudonymisation key)."""
+    return service_factory.start(env={"CARECOORD_PSEUDONYM_KEY_FILE":
+                                      os.path.join(test_env.keys_dir, "pseudonym.key")})
+
+
+@pytest.fixture(scope="module")
+def world(service, api, db, database):
+    made = build_world(service, api, db, database)
+    yield made
+    close_world(made)
+
+
+@pytest.fixture(scope="module")
+def spec(test_env):
+    return load_spec(test_env.repo)
+
+
+@pytest.fixture(scope="module")
+def routes(test_env):
+    return route_table(test_env)

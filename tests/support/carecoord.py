@@ -336,6 +336,17 @@ def assert_no_sanitizer_report(text, what="the service"):
     assert not hits, f"{what} reported {hits} on stderr:\n{tail(text)}"
 
 
+def signal_consumed(pid, signum):
+    """True once `signum` is no longer pending for the process (it has been delivered to a
+    handler or taken by sigwait/signalfd), read from /proc/<pid>/status."""
+    bit = 1 << (signum - 1)
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & bit:
+                return False
+    return True
+
+
 def tail(text, lines=60):
     return "\n".join(text.splitlines()[-lines:])
 
