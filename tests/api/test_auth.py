@@ -19,6 +19,7 @@ import jwt as pyjwt
 import pytest
 import yaml
 
+from abuse import route_table
 from carecoord import (
     Api,
     SigningKey,
@@ -594,18 +595,6 @@ def test_public_route_answers_200_without_token(rsa_service, path):
     r = send(rsa_service, "GET", path)
     assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:300]}"
     assert "WWW-Authenticate" not in r.headers
-
-
-def route_table(test_env):
-    done = run_binary(test_env, ["routes"], timeout=30)
-    assert done.returncode == 0, done.stderr
-    routes = []
-    for line in done.stdout.splitlines():
-        method, _, path = line.partition(" ")
-        assert method.isupper() and path.startswith("/"), f"bad routes line {line!r}"
-        routes.append((method, path))
-    assert routes, "`carecoord routes` printed nothing"
-    return routes
 
 
 @pytest.fixture(scope="module")
